@@ -1,0 +1,5 @@
+import sys
+
+from overmerge.cli import main
+
+sys.exit(main())
