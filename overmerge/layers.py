@@ -135,11 +135,20 @@ def walk(root: bytes) -> Iterator[RawEntry]:
         stack.extend(reversed(subdirs))
 
 
-def read_tree(root: bytes) -> Tree:
-    """Walk a plain tree (OLD or NEW)."""
+def fingerprint(st: os.stat_result) -> bytes:
+    """What a plan remembers of an entry to notice a later change (ctime catches touch -r)."""
+    return b"%o:%d:%d:%d:%d:%d:%d" % (
+        st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+    )
+
+
+def read_tree(root: bytes, manifest: list[tuple[bytes, bytes]] | None = None) -> Tree:
+    """Walk a plain tree (OLD or NEW); append (path, fingerprint) to ``manifest`` if given."""
     nodes: dict[bytes, Node] = {}
     children: dict[bytes, list[bytes]] = {}
     for e in walk(root):
+        if manifest is not None:
+            manifest.append((e.path, fingerprint(e.st)))
         node = node_from_stat(e.abspath, e.st, e.xattrs)
         nodes[e.path] = node
         if node.kind == DIR:
@@ -179,12 +188,14 @@ def _overlay_attr(xattrs: dict[bytes, bytes], name: bytes) -> bytes | None:
     return None
 
 
-def read_upper(root: bytes) -> Upper:
+def read_upper(root: bytes, manifest: list[tuple[bytes, bytes]] | None = None) -> Upper:
     """Walk TOP, decoding whiteouts, opaque dirs, redirects and metacopy, in either namespace."""
     entries: dict[bytes, UpperEntry] = {}
     children: dict[bytes, list[bytes]] = {}
     spaces: set[str] = set()
     for e in walk(root):
+        if manifest is not None:
+            manifest.append((e.path, fingerprint(e.st)))
         for key in e.xattrs:
             if key.startswith(b"trusted.overlay."):
                 spaces.add("trusted")
