@@ -1,0 +1,256 @@
+"""The ``records`` strategy: keyed line records (passwd, group, shadow, hosts, fstab...).
+
+Options (all optional):
+
+``separator``    ``":"`` (default) or ``"whitespace"`` (runs of blanks; alignment of
+                 your line is kept when fields are recombined)
+``maxsplit``     split at most this many times (``hosts``: 1, so field 1 = all names)
+``key``          field indexes forming the key (default ``[0]``)
+``sets``         set-valued fields: ``{index: member separator}`` or a list of indexes
+                 (separator ``","``; ``" "`` means whitespace), merged three-way as sets
+``unique``       field indexes whose values must stay unique (uid, gid); a value used
+                 by a record you added/changed and one the vendor added/changed is a
+                 conflict whose note names both records
+``prefer_yours`` field indexes where your value wins if both sides changed it
+                 (shadow's password hash)
+``fields``       field names, for notes ("uid" reads better than "field 2")
+``comment``      comment prefix (default ``"#"``; ``null`` for none)
+``what``         what a record is called in notes (default ``"record"``)
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from overmerge.merge import keyed
+from overmerge.merge._lines import detect_eol, final_newline, logical_lines
+from overmerge.merge.base import Hunk, MergeResult
+from overmerge.merge.keyed import Fallback, Item, Piece, Settled
+
+_WS_SPLIT = re.compile(rb"(\s+)")
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    separator: bytes | None  # None = whitespace
+    maxsplit: int
+    key: tuple[int, ...]
+    sets: Mapping[int, bytes | None]
+    unique: tuple[int, ...]
+    prefer_yours: frozenset[int]
+    fields: tuple[str, ...]
+    comment: bytes | None
+    what: str
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> RecordFormat:
+        sep = options.get("separator", ":")
+        raw_sets = options.get("sets", {}) or {}
+        if isinstance(raw_sets, Mapping):
+            sets = {int(k): _member_sep(v) for k, v in raw_sets.items()}
+        else:
+            sets = {int(k): b"," for k in raw_sets}
+        comment = options.get("comment", "#")
+        return cls(
+            separator=None if sep in ("whitespace", None, " ") else str(sep).encode(),
+            maxsplit=int(options.get("maxsplit", -1)),
+            key=tuple(int(k) for k in options.get("key", [0])),
+            sets=sets,
+            unique=tuple(int(k) for k in options.get("unique", ())),
+            prefer_yours=frozenset(int(k) for k in options.get("prefer_yours", ())),
+            fields=tuple(str(f) for f in options.get("fields", ())),
+            comment=str(comment).encode() if comment else None,
+            what=str(options.get("what", "record")),
+        )
+
+    def field_name(self, i: int) -> str:
+        return self.fields[i] if i < len(self.fields) else f"field {i + 1}"
+
+    def split(self, line: bytes) -> tuple[list[bytes], list[bytes]]:
+        """Fields and the separators between them (whitespace files keep their alignment)."""
+        if self.separator is not None:
+            fields = line.split(self.separator, self.maxsplit)
+            return fields, [self.separator] * (len(fields) - 1)
+        body = line.strip()
+        if not body:
+            return [], []
+        parts = _WS_SPLIT.split(body, self.maxsplit)
+        return parts[0::2], parts[1::2]
+
+    def key_of(self, line: bytes) -> tuple[bytes, ...] | None:
+        if self.key == (0,):
+            if self.separator is not None:  # fast path for the common passwd-like case
+                return (line.partition(self.separator)[0],)
+            first = line.split(None, 1)
+            return (first[0],) if first else None
+        fields = self.split(line)[0]
+        if max(self.key) >= len(fields):
+            return None
+        return tuple(fields[i] for i in self.key)
+
+
+def _member_sep(value: Any) -> bytes | None:
+    if value is None or value in (" ", "whitespace"):
+        return None
+    return str(value).encode()
+
+
+def parse(data: bytes, fmt: RecordFormat) -> list[Item]:
+    items = []
+    for n, line in enumerate(logical_lines(data)):
+        stripped = line.strip()
+        if not stripped or (fmt.comment and stripped.startswith(fmt.comment)):
+            items.append(Item(None, (line,), n))
+            continue
+        key = fmt.key_of(line)
+        if key is None:
+            raise Fallback(f"line {n + 1} has no key field")
+        name = b" ".join(key).decode("utf-8", "replace")
+        items.append(Item(key, (line,), n, f"{fmt.what} {name}"))
+    return items
+
+
+def _split_members(value: bytes, sep: bytes | None) -> list[bytes]:
+    if sep is None:
+        return value.split()
+    return [m for m in value.split(sep) if m]
+
+
+def merge_set(o: list[bytes] | None, y: list[bytes], n: list[bytes]) -> list[bytes]:
+    """NEW's members in NEW's order minus the ones you removed, then the ones you added."""
+    old = set(o or ())
+    yset, nset = set(y), set(n)
+    result = [m for m in n if not (m in old and m not in yset)]
+    seen = set(result)
+    for m in y:
+        if m not in old and m not in nset and m not in seen:
+            result.append(m)
+            seen.add(m)
+    return result
+
+
+def _merge_record(fmt: RecordFormat, o: Item | None, y: Item, n: Item) -> list[Piece]:
+    yl, nl = y.lines[0], n.lines[0]
+    ol = o.lines[0] if o else None
+    if yl == nl or nl == ol:
+        return [Settled(y.key, y.lines)]
+    if yl == ol:
+        return [Settled(n.key, n.lines)]
+    fo = fmt.split(ol)[0] if ol is not None else None
+    fy, ysep = fmt.split(yl)
+    fn, nsep = fmt.split(nl)
+    if len(fy) != len(fn) or (fo is not None and len(fo) != len(fy)):
+        return [keyed.conflict(o, y, n, f"{y.label}: changed by both (different field counts)")]
+    merged: list[bytes] = []
+    clashes: list[str] = []
+    for i, (vy, vn) in enumerate(zip(fy, fn)):
+        vo = fo[i] if fo is not None else None
+        if vy == vn or vn == vo:
+            merged.append(vy)
+        elif vy == vo:
+            merged.append(vn)
+        elif i in fmt.sets:
+            sep = fmt.sets[i]
+            members = merge_set(None if vo is None else _split_members(vo, sep),
+                                _split_members(vy, sep), _split_members(vn, sep))
+            merged.append((b" " if sep is None else sep).join(members))
+        elif i in fmt.prefer_yours:
+            merged.append(vy)
+        else:
+            merged.append(vy)
+            clashes.append(fmt.field_name(i))
+    if clashes:
+        how = "added by both with different" if o is None else "both changed"
+        return [keyed.conflict(o, y, n, f"{y.label}: {how} {', '.join(clashes)}")]
+    if merged == fy:
+        return [Settled(y.key, y.lines)]
+    if merged == fn:
+        return [Settled(n.key, n.lines)]
+    line = merged[0]
+    for sep, value in zip(ysep, merged[1:]):
+        line += sep + value
+    if fmt.separator is None:
+        line = yl[: len(yl) - len(yl.lstrip())] + line  # keep your indentation
+    return [Settled(y.key, (line,))]
+
+
+def _unique_value(fmt: RecordFormat, line: bytes, field: int) -> bytes | None:
+    fields = fmt.split(line)[0]
+    return fields[field] if field < len(fields) else None
+
+
+def check_unique(fmt: RecordFormat, pieces: list[Piece], yours: Sequence[Item],
+                 new: Sequence[Item]) -> list[Piece]:
+    """Turn pairs of records sharing a unique value, that were not already together
+    in your file or in NEW, into conflict hunks naming both."""
+    if not fmt.unique:
+        return pieces
+    yours_lines = {i.key: i for i in yours if i.key is not None}
+    new_lines = {i.key: i for i in new if i.key is not None}
+    for field in fmt.unique:
+        by_value: dict[bytes, list[int]] = defaultdict(list)
+        for idx, piece in enumerate(pieces):
+            if isinstance(piece, Settled) and piece.key is not None:
+                value = _unique_value(fmt, piece.lines[0], field)
+                if value:
+                    by_value[value].append(idx)
+        for value, idxs in by_value.items():
+            if len(idxs) < 2:
+                continue
+            consumed: set[int] = set()
+            for a in idxs:
+                for b in idxs:
+                    if a >= b or a in consumed or b in consumed:
+                        continue
+                    pa, pb = pieces[a], pieces[b]
+                    assert isinstance(pa, Settled) and isinstance(pb, Settled)
+                    if _together(fmt, field, value, pa.key, pb.key, yours_lines) or \
+                            _together(fmt, field, value, pa.key, pb.key, new_lines):
+                        continue
+                    # "yours" is the record that differs from NEW (you added or changed it).
+                    mine, vendor = (a, b) if _differs(pa, new_lines) else (b, a)
+                    pm, pv = pieces[mine], pieces[vendor]
+                    assert isinstance(pm, Settled) and isinstance(pv, Settled)
+                    name_m = b" ".join(pm.key).decode("utf-8", "replace")  # type: ignore[arg-type]
+                    name_v = b" ".join(pv.key).decode("utf-8", "replace")  # type: ignore[arg-type]
+                    note = (f"{fmt.field_name(field)} {value.decode('utf-8', 'replace')} used by "
+                            f"{name_m} (your change) and by {name_v} (vendor update)")
+                    yi, ni = yours_lines.get(pm.key), new_lines.get(pv.key)
+                    pieces[vendor] = Hunk(old=(), yours=pm.lines, new=pv.lines,
+                                          yours_start=yi.start if yi else 0,
+                                          new_start=ni.start if ni else 0, note=note)
+                    pieces[mine] = Settled(None, ())
+                    consumed.update((a, b))
+    return [p for p in pieces if not (isinstance(p, Settled) and not p.lines)]
+
+
+def _together(fmt: RecordFormat, field: int, value: bytes, ka: Hashable, kb: Hashable,
+              side: Mapping[Hashable, Item]) -> bool:
+    ia, ib = side.get(ka), side.get(kb)
+    return (ia is not None and ib is not None
+            and _unique_value(fmt, ia.lines[0], field) == value
+            and _unique_value(fmt, ib.lines[0], field) == value)
+
+
+def _differs(piece: Settled, new_lines: Mapping[Hashable, Item]) -> bool:
+    n = new_lines.get(piece.key)
+    return n is None or n.lines != piece.lines
+
+
+def merge(old: bytes, yours: bytes, new: bytes, options: Mapping[str, Any] | None = None) -> MergeResult:
+    fmt = RecordFormat.from_options(options or {})
+    try:
+        o, y, n = parse(old, fmt), parse(yours, fmt), parse(new, fmt)
+        pieces = keyed.merge_items(o, y, n, lambda a, b, c: _merge_record(fmt, a, b, c),
+                                   what=fmt.what)
+    except Fallback as exc:
+        from overmerge.merge import text
+
+        result = text.merge(old, yours, new)
+        return MergeResult("records", result.chunks, notes=(f"{exc}: merged as text",))
+    pieces = check_unique(fmt, pieces, y, n)
+    chunks = keyed.finalize(pieces, detect_eol(yours, new, old), final_newline(old, yours, new))
+    return MergeResult("records", chunks)
