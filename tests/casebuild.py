@@ -23,7 +23,12 @@ import yaml
 from overlayfs import mounted_overlay
 
 CASES_DIR = Path(__file__).parent / "cases"
-FIXED_MTIME = 1_600_000_000  # mtime is ignored by overmerge; fixed for reproducible trees
+# Fixed mtimes keep trees reproducible. OLD and NEW get different ones, as two image
+# builds would (an entry's own ``mtime`` overrides): see the case
+# vendor-edit-same-size-same-mtime for what equal mtimes do to a size+mtime quick check.
+FIXED_MTIME = 1_600_000_000
+OLD_MTIME = 1_600_000_000
+NEW_MTIME = 1_700_000_000
 
 ENTRY_KEYS = {
     "type", "content", "mode", "uid", "gid", "xattrs", "symlink", "whiteout", "opaque",
@@ -107,7 +112,9 @@ def _set_meta(path: Path, entry: Mapping[str, Any], default_mode: int) -> None:
         os.setxattr(path, name, _bytes(value), follow_symlinks=False)
 
 
-def tree_from_spec(spec: Mapping[str, Any] | None, root: Path, *, userxattr: bool = False) -> Path:
+def tree_from_spec(
+    spec: Mapping[str, Any] | None, root: Path, *, userxattr: bool = False, mtime: int = FIXED_MTIME
+) -> Path:
     """Write the entries of ``spec`` (path -> entry) under ``root``; returns ``root``.
 
     Missing parent directories are created 0755 root:root. Overlay markers
@@ -160,21 +167,23 @@ def tree_from_spec(spec: Mapping[str, Any] | None, root: Path, *, userxattr: boo
         if entry.get("metacopy"):
             os.setxattr(path, prefix + "metacopy", b"", follow_symlinks=False)
         created.append((rel, entry))
-    set_fixed_mtimes(root, {rel: e for rel, e in created})
+    set_fixed_mtimes(root, {rel: e for rel, e in created}, mtime)
     return root
 
 
-def set_fixed_mtimes(root: Path, entries: Mapping[bytes, Mapping[str, Any]] | None = None) -> None:
-    """Set every mtime under ``root`` to FIXED_MTIME (or an entry's own ``mtime``)."""
+def set_fixed_mtimes(
+    root: Path, entries: Mapping[bytes, Mapping[str, Any]] | None = None, mtime: int = FIXED_MTIME
+) -> None:
+    """Set every mtime under ``root`` to ``mtime`` (or an entry's own ``mtime``)."""
     entries = entries or {}
     rootb = os.fsencode(root)
     for dirpath, dirnames, filenames in os.walk(rootb, topdown=False):
         for name in filenames + dirnames:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, rootb)
-            t = (entries.get(rel) or {}).get("mtime", FIXED_MTIME)
+            t = (entries.get(rel) or {}).get("mtime", mtime)
             os.utime(full, (t, t), follow_symlinks=False)
-    os.utime(rootb, (FIXED_MTIME, FIXED_MTIME))
+    os.utime(rootb, (mtime, mtime))
 
 
 def load_case(case: str | Path | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -201,8 +210,8 @@ def build_case(case: str | Path | Mapping[str, Any], tmp_path: Path) -> CaseLaye
     options = [str(o) for o in spec.get("mount_options") or []]
     userxattr = "userxattr" in options
     tmp_path = Path(tmp_path)
-    old = tree_from_spec(spec.get("old"), tmp_path / "old")
-    new = tree_from_spec(spec.get("new"), tmp_path / "new")
+    old = tree_from_spec(spec.get("old"), tmp_path / "old", mtime=OLD_MTIME)
+    new = tree_from_spec(spec.get("new"), tmp_path / "new", mtime=NEW_MTIME)
     upper = tmp_path / "upper"
     work = tmp_path / "work"
     upper.mkdir()

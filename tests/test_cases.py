@@ -22,7 +22,8 @@ def _params() -> list:
         _, spec = load_case(d)
         marks = []
         if spec.get("xfail"):
-            marks.append(pytest.mark.xfail(reason=str(spec["xfail"]), strict=True))
+            # Not strict: a fix in the core shows as XPASS without breaking anyone's run.
+            marks.append(pytest.mark.xfail(reason=str(spec["xfail"]), strict=False))
         params.append(pytest.param(d, id=d.name, marks=marks))
     return params
 
