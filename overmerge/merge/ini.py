@@ -64,7 +64,7 @@ def merge(old: bytes, yours: bytes, new: bytes, options: Mapping[str, Any] | Non
     lo, ly, ln = logical_lines(old), logical_lines(yours), logical_lines(new)
     try:
         pieces = keyed.merge_items(sections(lo), sections(ly), sections(ln), merge_section,
-                                   what="section")
+                                   what="section", space_added=True)
     except Fallback as exc:
         result = text.merge(old, yours, new)
         return MergeResult("ini", result.chunks, notes=(f"{exc}: merged as text",))

@@ -90,24 +90,24 @@ def merge_items(
     *,
     what: str = "record",
     separator: Lines | None = None,
+    space_added: bool = False,
 ) -> list[Piece]:
-    """Merge three item lists; ``separator`` lines go between top-level outputs (deb822)."""
+    """Merge three item lists.
+
+    ``separator`` lines go between top-level outputs (deb822 stanzas);
+    ``space_added`` puts a blank line before each of your added items when the
+    line before it is not blank (ini sections).
+    """
     old_by, yours_by, new_by = index(old, what), index(yours, what), index(new, what)
 
-    old_unkeyed = Counter(i.lines for i in old if i.key is None)
-    yours_unkeyed = Counter(i.lines for i in yours if i.key is None)
-    new_unkeyed = Counter(i.lines for i in new if i.key is None)
-    removed_by_you = old_unkeyed - yours_unkeyed
-    # Comments both sides added identically are emitted once, from NEW.
-    added_by_you = (yours_unkeyed - old_unkeyed) - (new_unkeyed - old_unkeyed)
+    removed_by_you, added_by_you = _unkeyed_changes(old, yours, new)
 
     # Your added comments, anchored to the keyed item that follows them in your file.
     anchored: dict[Hashable, list[Piece]] = {}
     pending: list[Piece] = []
-    for item in yours:
+    for pos, item in enumerate(yours):
         if item.key is None:
-            if added_by_you[item.lines] > 0:
-                added_by_you[item.lines] -= 1
+            if pos in added_by_you:
                 pending.append(Settled(None, item.lines))
         elif pending:
             anchored[item.key] = pending
@@ -153,6 +153,11 @@ def merge_items(
             tail.append(group)
     if trailing_comments:
         tail.append(trailing_comments)
+    if space_added:
+        for i, group in enumerate(tail):
+            before = tail[i - 1] if i else groups[tail_at - 1] if tail_at else None
+            if before is not None and not _ends_blank(before):
+                group.insert(0, Settled(None, (b"",)))
     groups[tail_at:tail_at] = tail
 
     pieces: list[Piece] = []
@@ -161,6 +166,51 @@ def merge_items(
             pieces.append(Settled(None, separator))
         pieces.extend(group)
     return pieces
+
+
+def _unkeyed_changes(old: Sequence[Item], yours: Sequence[Item],
+                     new: Sequence[Item]) -> tuple[Counter[Lines], set[int]]:
+    """Comments/blank lines you removed (by content) and added (by position in yours).
+
+    Found by aligning OLD and yours (patience): counting contents alone cannot
+    tell which of several blank lines is the one you added.
+    """
+    if not any(i.key is None for i in old) and not any(i.key is None for i in yours):
+        return Counter(), set()
+    from overmerge.merge.text import AnchoredMatcher  # text imports nothing from here
+
+    a, b = [i.lines for i in old], [i.lines for i in yours]
+    # Common prefix and suffix first: a blank line added before the last block
+    # then reads as added there, not as an extra blank at the very end.
+    pre = 0
+    while pre < min(len(a), len(b)) and a[pre] == b[pre]:
+        pre += 1
+    suf = 0
+    while suf < min(len(a), len(b)) - pre and a[-1 - suf] == b[-1 - suf]:
+        suf += 1
+    matched_old = set(range(pre)) | set(range(len(a) - suf, len(a)))
+    matched_yours = set(range(pre)) | set(range(len(b) - suf, len(b)))
+    middle = AnchoredMatcher(None, a[pre : len(a) - suf], b[pre : len(b) - suf])
+    for i, j, n in middle.get_matching_blocks():
+        matched_old.update(range(pre + i, pre + i + n))
+        matched_yours.update(range(pre + j, pre + j + n))
+    removed = Counter(old[i].lines for i in range(len(old))
+                      if old[i].key is None and i not in matched_old)
+    # Comments both sides added identically are emitted once, from NEW.
+    new_added = Counter(i.lines for i in new if i.key is None) - Counter(i.lines for i in old if i.key is None)
+    added = set()
+    for j, item in enumerate(yours):
+        if item.key is None and j not in matched_yours:
+            if new_added[item.lines] > 0:
+                new_added[item.lines] -= 1
+            else:
+                added.add(j)
+    return removed, added
+
+
+def _ends_blank(group: list[Piece]) -> bool:
+    last = group[-1] if group else None
+    return isinstance(last, Settled) and bool(last.lines) and not last.lines[-1].strip()
 
 
 def _is_blank_group(group: list[Piece]) -> bool:

@@ -77,7 +77,7 @@ class RecordFormat:
         body = line.strip()
         if not body:
             return [], []
-        parts = _WS_SPLIT.split(body, self.maxsplit)
+        parts = _WS_SPLIT.split(body, max(self.maxsplit, 0))  # re: 0 = no limit
         return parts[0::2], parts[1::2]
 
     def key_of(self, line: bytes) -> tuple[bytes, ...] | None:
