@@ -60,7 +60,7 @@ def node_from_stat(path: bytes, st: os.stat_result, xattrs: dict[bytes, bytes]) 
     kind = kind_of_mode(st.st_mode)
     ordinary = tuple(
         sorted((k, v) for k, v in xattrs.items() if not k.startswith(OVERLAY_XATTR_PREFIXES))
-    )
+    ) if xattrs else ()
     target = None
     if kind == SYMLINK:
         try:

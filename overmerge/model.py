@@ -105,11 +105,15 @@ def attribute_diff(a: Node, b: Node, same_content: ContentEq) -> frozenset[str]:
     """Attributes in which ``b`` differs from ``a``. A type change is reported alone."""
     if a.kind != b.kind:
         return frozenset({"type"})
-    differ = {
-        name
-        for name in ("mode", "uid", "gid", "xattrs")
-        if attribute_value(a, name) != attribute_value(b, name)
-    }
+    differ = set()
+    if a.mode != b.mode:
+        differ.add("mode")
+    if a.uid != b.uid:
+        differ.add("uid")
+    if a.gid != b.gid:
+        differ.add("gid")
+    if a.xattrs != b.xattrs:
+        differ.add("xattrs")
     if a.kind == SYMLINK and a.target != b.target:
         differ.add("target")
     if a.kind in (CHARDEV, BLOCKDEV) and a.rdev != b.rdev:

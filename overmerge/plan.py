@@ -43,7 +43,7 @@ class Manifest:
 
     def encode(self) -> str:
         raw = b"".join(path + b"\0" + fp + b"\0" for path, fp in self.items)
-        return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+        return base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
 
     @classmethod
     def decode(cls, text: str) -> Manifest:
