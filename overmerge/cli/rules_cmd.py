@@ -7,17 +7,24 @@ from pathlib import Path
 from overmerge.rules import HOST_RULES_DIR, RuleSet, load_rules
 
 
-def add_rules_options(parser: argparse.ArgumentParser) -> None:
-    """``--rules DIR`` (repeatable) and ``--no-host-rules``, shared with merge-file."""
-    parser.add_argument("--rules", metavar="DIR", action="append", type=Path, default=[],
+def add_rules_options(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """``--rules DIR`` (repeatable) and ``--no-host-rules``, shared with merge-file.
+
+    ``nested``: for a sub-subcommand, whose defaults must not overwrite what was
+    given before its name (argparse copies a subparser's defaults over the parent's).
+    """
+    default: object = argparse.SUPPRESS if nested else []
+    parser.add_argument("--rules", metavar="DIR", action="append", type=Path, default=default,
                         help="extra rule directory, loaded after the shipped and host rules "
                         "(repeatable; later definitions override earlier ones by name)")
     parser.add_argument("--no-host-rules", action="store_true",
+                        default=argparse.SUPPRESS if nested else False,
                         help=f"do not read {HOST_RULES_DIR}")
 
 
 def ruleset_from_args(args: argparse.Namespace) -> RuleSet:
-    return load_rules(args.rules, host_dir=None if args.no_host_rules else HOST_RULES_DIR)
+    no_host = getattr(args, "no_host_rules", False)
+    return load_rules(getattr(args, "rules", []), host_dir=None if no_host else HOST_RULES_DIR)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="rules_action", metavar="ACTION")
     explain = sub.add_parser("explain", help="which rule applies to PATH, and why")
     explain.add_argument("path", metavar="PATH", help="path relative to the layer root, e.g. etc/passwd")
-    add_rules_options(explain)
+    add_rules_options(explain, nested=True)
     parser.set_defaults(func=run)
 
 
