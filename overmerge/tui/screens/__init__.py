@@ -1,0 +1,1 @@
+"""Screens of the resolve TUI: the conflict list, one file, help, apply."""
