@@ -352,15 +352,31 @@ def _metacopy_data(old: Tree, top: UpperEntry, lpath: bytes | None, ldir: bytes 
 # Content comparison: streaming, size first.
 
 
+def open_nofollow(path: bytes):
+    """Open a regular file for reading, refusing a symlink put in its place after the walk."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb", buffering=0)
+
+
+def _read_full(f, size: int) -> bytes:
+    """Read ``size`` bytes unless EOF comes first (raw reads may return short)."""
+    data = f.read(size)
+    while data and len(data) < size:
+        more = f.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 def files_equal(a: bytes, b: bytes) -> bool:
     """Compare two regular files by content without loading them whole."""
     try:
-        with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        with open_nofollow(a) as fa, open_nofollow(b) as fb:
             if os.fstat(fa.fileno()).st_size != os.fstat(fb.fileno()).st_size:
                 return False
             while True:
-                ca = fa.read(CHUNK)
-                cb = fb.read(CHUNK)
+                ca = _read_full(fa, CHUNK)
+                cb = _read_full(fb, CHUNK)
                 if ca != cb:
                     return False
                 if not ca:
@@ -407,8 +423,15 @@ def read_bytes(node: Node, limit: int) -> bytes | None:
     if node.source is None or node.size > limit:
         return None
     try:
-        with open(node.source, "rb") as f:
-            data = f.read(limit + 1)
+        with open_nofollow(node.source) as f:
+            parts, got = [], 0
+            while got <= limit:  # raw reads may return short
+                part = f.read(min(CHUNK, limit + 1 - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            data = b"".join(parts)
     except OSError as exc:
         raise _fail(node.source, "cannot read", exc) from exc
     return None if len(data) > limit else data
