@@ -7,6 +7,11 @@ bytes (``%0A`` newline, ``%FF`` a raw byte); :func:`spec_path` decodes them.
 TOP is made the way a user makes it: overlayfs is mounted over OLD and the case's
 ``user`` shell script runs inside the mount; states the kernel never produces are
 then written straight into TOP from the ``upper`` section.
+
+Apply (tests/test_apply_cases.py) reads two more keys: ``merged`` (path -> the entry
+the kernel must show over NEW + new upper, ``null`` = absent; same entry syntax as
+``old``/``new``) and ``merged_unresolved`` (``keep-user`` or ``take-new``: the policy
+for the case's open conflicts; keep-user when omitted).
 """
 from __future__ import annotations
 
