@@ -289,6 +289,9 @@ class Classifier:
         entry.cls = CONFLICT
         entry.your_change, entry.vendor_change = your, vendor
         entry.change = _summary(your, vendor, y, n)
+        if structural and entry.change != RENAMED:
+            # The ancestor's change is context; `change` says what happens at this path.
+            entry.change = vendor if y is None else your
         both = f"{_describe(_YOUR_WORDS, your, entry.your_attributes, y)}; " \
                f"{_describe(_VENDOR_WORDS, vendor, entry.vendor_attributes, n)}"
         if structural:

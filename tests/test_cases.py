@@ -22,8 +22,8 @@ def _params() -> list:
         _, spec = load_case(d)
         marks = []
         if spec.get("xfail"):
-            # Not strict: a fix in the core shows as XPASS without breaking anyone's run.
-            marks.append(pytest.mark.xfail(reason=str(spec["xfail"]), strict=False))
+            # Strict: a known bug that gets fixed must have its xfail line removed.
+            marks.append(pytest.mark.xfail(reason=str(spec["xfail"]), strict=True))
         params.append(pytest.param(d, id=d.name, marks=marks))
     return params
 
@@ -50,7 +50,8 @@ def test_case(case_dir: Path, tmp_path: Path) -> None:
     from overmerge.planner import make_plan
 
     layers = build_case(case_dir, tmp_path)
-    plan = make_plan(layers.old, layers.new, layers.upper, include_unchanged=True)
+    options = layers.spec.get("plan_options") or {}
+    plan = make_plan(layers.old, layers.new, layers.upper, include_unchanged=True, **options)
     got = {e.path: e for e in plan.entries}
     assert len(got) == len(plan.entries), "a path appears twice in the plan"
     assert b"" not in got, "the root directory must not be an entry"
