@@ -242,7 +242,8 @@ def write_upper(stage: bytes, prepared: Prepared, crash: Crash = _no_crash) -> W
             dirs.append((target, merged[rel].node))
             continue
         if op == "whiteout":
-            fsutil.make_whiteout(target)
+            # Dated like the NEW entry it hides, so a rerun writes the same bytes.
+            fsutil.make_whiteout(target, prepared.layers.new.nodes[rel].mtime_ns)
             stats.whiteouts += 1
         else:
             m = merged[rel]

@@ -127,10 +127,12 @@ def finish_dir(path: bytes, node: Node) -> None:
         raise _err(path, "cannot set mtime", exc) from exc
 
 
-def make_whiteout(path: bytes) -> None:
+def make_whiteout(path: bytes, mtime_ns: int = 0) -> None:
+    """A 0/0 character device owned by root; ``mtime_ns`` keeps reruns byte-identical."""
     try:
         os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
         os.chown(path, 0, 0, follow_symlinks=False)
+        os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
     except OSError as exc:
         raise _err(path, "cannot create whiteout", exc) from exc
 
