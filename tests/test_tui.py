@@ -167,3 +167,29 @@ async def test_apply_refused_while_open(plan_path: Path) -> None:
         await settle(pilot)
         await press(pilot, "A")
         assert not isinstance(app.screen, ApplyScreen)
+
+
+@sync
+async def test_apply_from_the_tui_writes_the_decisions(plan_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new-upper"
+    app = ResolveApp(plan_path, output=str(out))  # the real `overmerge apply` code path
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "y", "y")                      # app.conf: yours, yours
+        await press(pilot, "right_square_bracket", "Y")            # cron.conf: keep it deleted
+        await press(pilot, "right_square_bracket", "v")            # motd: the vendor's
+        await press(pilot, "right_square_bracket", "K")            # tool.conf: yours + vendor's aside
+        await press(pilot, "right_square_bracket", "Y")            # vendor-gone.conf: keep yours
+        await press(pilot, "right_square_bracket", "V")            # logo.bin: the vendor's
+        await press(pilot, "escape", "A", "y")
+        await settle(pilot)
+    assert out.is_dir()
+    demo = plan_path.parent
+    assert (out / "etc/app.conf").read_text() == (demo / "upper/etc/app.conf").read_text()
+    assert os.path.islink(out / "etc/tool.conf")
+    assert os.readlink(out / "etc/tool.conf") == "/opt/tool/tool.conf"
+    cron = out / "etc/cron.conf"
+    assert os.path.lexists(cron) and os.stat(cron, follow_symlinks=False).st_rdev == 0  # whiteout kept
+    assert (out / "etc/vendor-gone.conf").read_text() == "legacy=1\nmine=1\n"
+    # motd and logo.bin equal NEW: nothing in the new upper shadows them.
+    assert not os.path.lexists(out / "etc/motd") and not os.path.lexists(out / "usr/share/logo.bin")

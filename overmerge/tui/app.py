@@ -27,16 +27,13 @@ ApplyRunner = Callable[[str, str | None], str]
 
 
 def default_apply_runner(plan_path: str, output: str | None) -> str:
-    """Run the same code as `overmerge apply PLAN --output DIR`."""
-    try:
-        from overmerge import apply as apply_module
-    except ImportError:
-        raise OvermergeError("apply is not available in this build; run `overmerge apply` yourself") from None
-    func = getattr(apply_module, "apply_plan", None)
-    if func is None:
-        raise OvermergeError("overmerge.apply has no apply_plan(); run `overmerge apply` yourself")
-    result = func(plan_path, output=output)
-    return str(result) if result is not None else "applied"
+    """Run the same code as `overmerge apply PLAN --output DIR`; returns its text report."""
+    from overmerge.apply import apply, load_plan, render_text
+
+    if output is None:
+        raise OvermergeError("no destination: start resolve with --output DIR, or run `overmerge apply`")
+    result = apply(load_plan(plan_path), output=os.fsencode(output))
+    return render_text(result).strip()
 
 
 class ResolveApp(App[int]):
