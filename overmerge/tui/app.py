@@ -20,6 +20,30 @@ from overmerge.tui.screens.conflicts import ConflictsScreen
 from overmerge.tui.screens.file import FileScreen
 from overmerge.tui.screens.help import HelpScreen
 
+HELP = {
+    "open-file": "open the conflict",
+    "filter": "filter the list (Esc clears)",
+    "apply": "apply (shows what will be written)",
+    "take-yours": "hunk: take your change, go to next",
+    "take-vendor": "hunk: take the vendor update",
+    "take-both": "hunk: take both, yours first",
+    "take-both-vendor-first": "hunk: take both, the vendor's first",
+    "undo": "undo the last choice in this file",
+    "next-hunk": "next hunk",
+    "previous-hunk": "previous hunk",
+    "next-file": "next file in the list",
+    "previous-file": "previous file in the list",
+    "edit-hunk": "edit this hunk in $EDITOR",
+    "edit-file": "edit the whole file in $EDITOR",
+    "keep-yours": "file: keep yours / keep it deleted",
+    "take-vendors": "file: take / restore the vendor's",
+    "keep-both-aside": "file: keep yours, vendor's saved aside",
+    "show-old": "show/hide raw OLD",
+    "show-result": "show/hide the result so far",
+    "back": "back to the list",
+    "toggle-theme": "switch light/dark theme",
+}
+
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 
 # Applies the plan; returns a one-line report. Default: overmerge.apply (the `overmerge apply` code path).
@@ -172,14 +196,14 @@ class ResolveApp(App[int]):
     def help_text(self) -> str:
         from overmerge.tui.screens.apply import ApplyScreen as _A
 
-        out = ["overmerge resolve — keys", ""]
+        out = ["overmerge resolve — keys (binding id on the right, for the keymap)", ""]
         for title, cls in (("Conflict list", ConflictsScreen), ("A file", FileScreen),
                            ("Everywhere", ResolveApp), ("Apply dialog", _A)):
             out.append(title)
             for b in cls.BINDINGS:
                 keys = self._keymap.get(b.id, b.key) if b.id else b.key
                 shown = ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
-                out.append(f"  {shown:<14} {b.description}   [{b.id}]")
+                out.append(f"  {shown:<6} {HELP.get(b.id or '', b.description):<38} {b.id}")
             out.append("")
         out.append("Remap keys in a keymap file (--keymap FILE, default "
                    "~/.config/overmerge/keymap.toml): [keymap] take-yours = \"1\"")

@@ -35,6 +35,16 @@ CHOICE_WORDS = {
 }
 
 
+def _wrap(description: str) -> list[str]:
+    """A node description on short lines (the panes are narrow at 80 columns)."""
+    head, _, rest = description.partition(" mode ")
+    if not rest:
+        return [description]
+    meta, _, tail = rest.partition(", ") if "→" not in rest else rest.partition(" → ")
+    first = head + (f" → {tail}" if "→" in rest else (f", {tail}" if tail else ""))
+    return [first, "mode " + meta]
+
+
 class FileScreen(Screen):
     """Resolve one file hunk by hunk, or as a whole."""
 
@@ -92,6 +102,7 @@ class FileScreen(Screen):
         if self.session is not None:
             self.hunk = self.session.next_open(-1) or 0
             self.refresh_view()
+            self.refresh_bindings()
             return
         self.query_one("#hunkinfo", Static).update("Reading the layers…" if self.app.source is None else "Merging…")
         for pane in ("#yours", "#vendor"):
@@ -119,6 +130,7 @@ class FileScreen(Screen):
         self.session = session
         self.hunk = session.next_open(-1) or 0
         self.refresh_view()
+        self.refresh_bindings()
 
     # -- drawing -------------------------------------------------------------------
 
@@ -180,9 +192,11 @@ class FileScreen(Screen):
             lines = diff_lines(lines_of(sides.old), lines_of(data))
             if lines:
                 return lines
-        before = sides.describe.get("old", "?")
-        after = sides.describe.get(side, "?")
-        return [("-", before), ("+", after)] if before != after else [(" ", after)]
+        before = _wrap(sides.describe.get("old", "?"))
+        after = _wrap(sides.describe.get(side, "?"))
+        if before == after:
+            return [(" ", t) for t in after]
+        return [("-", t) for t in before] + [("+", t) for t in after]
 
     def _refresh_extra(self) -> None:
         extra = self.query_one("#extra", DiffView)
@@ -211,6 +225,16 @@ class FileScreen(Screen):
                     tagged.append(("!" if has_markers(line) else " ", text))
                 extra.show(tagged, title="result", empty="(empty file)")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide hunk keys on whole-file conflicts (the footer then shows what applies)."""
+        s = self.session
+        if s is not None and not s.hunks:
+            if action == "take" and parameters and parameters[0] not in (YOURS, NEW):
+                return False
+            if action in ("hunk", "edit_hunk"):
+                return False
+        return True
+
     # -- actions -------------------------------------------------------------------
 
     def _changed(self) -> None:
@@ -233,7 +257,7 @@ class FileScreen(Screen):
             self.hunk = nxt
         self._changed()
         if nxt is None:
-            self.notify(f"{paths.display(self.path)} resolved — ] for the next file")
+            self.notify(f"{paths.display(self.path)} resolved — ] for the next file", timeout=3)
 
     def action_whole(self, whole: str) -> None:
         s = self.session
@@ -245,7 +269,6 @@ class FileScreen(Screen):
             return
         s.take_whole(whole)
         self._changed()
-        self.notify(f"{paths.display(self.path)}: {allowed[whole]}")
 
     def action_undo(self) -> None:
         s = self.session
