@@ -47,8 +47,17 @@ def test_duplicate_key_falls_back_to_text_with_a_note() -> None:
     old = b"a:x:1:1::/:/bin/sh\na:x:2:2::/:/bin/sh\n"
     result = rule_merge("passwd", old, old + b"b:x:3:3::/:/bin/sh\n", old)
     assert result.merged == old + b"b:x:3:3::/:/bin/sh\n"  # shortcut: only you changed it
+    # Untouched duplicates pass through; once one of them changes, the file is merged as text.
     result = rule_merge("passwd", old, old + b"b:x:3:3::/:/bin/sh\n", b"c:x:4:4::/:/bin/sh\n" + old)
-    assert result.clean and "duplicate account" in result.notes[0]
+    assert result.clean and result.merged == b"c:x:4:4::/:/bin/sh\n" + old + b"b:x:3:3::/:/bin/sh\n"
+    result = rule_merge("passwd", old, old.replace(b"2:2::/:", b"2:2::/srv:"), b"c:x:4:4::/:/bin/sh\n" + old)
+    assert result.merged == b"c:x:4:4::/:/bin/sh\na:x:1:1::/:/bin/sh\na:x:2:2::/srv:/bin/sh\n"
+    # Once two lines with the same key change, keys no longer tell records apart: text.
+    old += b"m:x:5:5::/:/bin/sh\nz:x:6:6::/:/bin/sh\n"
+    yours = old.replace(b"2:2::/:", b"2:2::/srv:").replace(b"1:1::/:", b"1:1::/opt:")
+    result = rule_merge("passwd", old, yours, old.replace(b"6:6::/:", b"6:6::/z:"))
+    assert result.clean and "duplicate account a" in result.notes[0]
+    assert result.merged == yours.replace(b"6:6::/:", b"6:6::/z:")
 
 
 def test_whitespace_records_keep_your_alignment_when_fields_combine() -> None:

@@ -19,10 +19,12 @@ Options (all optional):
 """
 from __future__ import annotations
 
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, filterfalse
 from typing import Any
 
 from overmerge.merge import keyed
@@ -98,19 +100,43 @@ def _member_sep(value: Any) -> bytes | None:
     return str(value).encode()
 
 
-def parse(data: bytes, fmt: RecordFormat) -> list[Item]:
-    items = []
-    for n, line in enumerate(logical_lines(data)):
+def parse(lines: list[bytes], fmt: RecordFormat, stable: set[bytes] | frozenset[bytes] = frozenset()) -> list[keyed.Entry]:
+    """Entries for logical lines: lines in ``stable`` (the same record line in all
+    three versions) stay plain bytes, which the keyed engine passes through."""
+    entries: list[keyed.Entry] = list(lines)
+    # Only the changed lines are looked at in Python; finding them runs in C.
+    changed = compress(range(len(lines)), map(operator.not_, map(stable.__contains__, lines)))
+    fast = fmt.key == (0,) and fmt.separator is not None
+    sep = fmt.separator or b""
+    for n in changed:
+        line = lines[n]
         stripped = line.strip()
         if not stripped or (fmt.comment and stripped.startswith(fmt.comment)):
-            items.append(Item(None, (line,), n))
+            entries[n] = Item(None, (line,), n)
             continue
-        key = fmt.key_of(line)
+        key = (line.partition(sep)[0],) if fast else fmt.key_of(line)
         if key is None:
             raise Fallback(f"line {n + 1} has no key field")
-        name = b" ".join(key).decode("utf-8", "replace")
-        items.append(Item(key, (line,), n, f"{fmt.what} {name}"))
-    return items
+        entries[n] = Item(key, (line,), n)
+    return entries
+
+
+def stable_lines(fmt: RecordFormat, old: list[bytes], yours: list[bytes], new: list[bytes]) -> set[bytes]:
+    """Record lines present in all three versions: unchanged on both sides.
+
+    They need no merging and are passed through as fixed content, in NEW's
+    order; the other lines are merged by key among themselves (so a key that
+    is stable in one line and changed in another still merges as a three-way
+    merge of the changed lines). A stable record can never be half of a new
+    uniqueness violation: its value is in both your file and NEW, and any
+    partner's value came from one of them.
+    """
+    stable = set(filterfalse(bytes.isspace, set(old).intersection(yours, new)))
+    stable.discard(b"")
+    if fmt.comment is not None:
+        comment = fmt.comment
+        stable = {ln for ln in stable if not ln.lstrip().startswith(comment)}
+    return stable
 
 
 def _split_members(value: bytes, sep: bytes | None) -> list[bytes]:
@@ -143,7 +169,7 @@ def _merge_record(fmt: RecordFormat, o: Item | None, y: Item, n: Item) -> list[P
     fy, ysep = fmt.split(yl)
     fn, nsep = fmt.split(nl)
     if len(fy) != len(fn) or (fo is not None and len(fo) != len(fy)):
-        return [keyed.conflict(o, y, n, f"{y.label}: changed by both (different field counts)")]
+        return [keyed.conflict(o, y, n, f"{keyed.name_of(y, fmt.what)}: changed by both (different field counts)")]
     merged: list[bytes] = []
     clashes: list[str] = []
     for i, (vy, vn) in enumerate(zip(fy, fn)):
@@ -164,7 +190,7 @@ def _merge_record(fmt: RecordFormat, o: Item | None, y: Item, n: Item) -> list[P
             clashes.append(fmt.field_name(i))
     if clashes:
         how = "added by both with different" if o is None else "both changed"
-        return [keyed.conflict(o, y, n, f"{y.label}: {how} {', '.join(clashes)}")]
+        return [keyed.conflict(o, y, n, f"{keyed.name_of(y, fmt.what)}: {how} {', '.join(clashes)}")]
     if merged == fy:
         return [Settled(y.key, y.lines)]
     if merged == fn:
@@ -188,8 +214,8 @@ def check_unique(fmt: RecordFormat, pieces: list[Piece], yours: Sequence[Item],
     in your file or in NEW, into conflict hunks naming both."""
     if not fmt.unique:
         return pieces
-    yours_lines = {i.key: i for i in yours if i.key is not None}
-    new_lines = {i.key: i for i in new if i.key is not None}
+    yours_lines = {i.key: i for i in yours if i.__class__ is not bytes and i.key is not None}
+    new_lines = {i.key: i for i in new if i.__class__ is not bytes and i.key is not None}
     for field in fmt.unique:
         by_value: dict[bytes, list[int]] = defaultdict(list)
         for idx, piece in enumerate(pieces):
@@ -243,7 +269,9 @@ def _differs(piece: Settled, new_lines: Mapping[Hashable, Item]) -> bool:
 def merge(old: bytes, yours: bytes, new: bytes, options: Mapping[str, Any] | None = None) -> MergeResult:
     fmt = RecordFormat.from_options(options or {})
     try:
-        o, y, n = parse(old, fmt), parse(yours, fmt), parse(new, fmt)
+        lo, ly, ln = logical_lines(old), logical_lines(yours), logical_lines(new)
+        stable = stable_lines(fmt, lo, ly, ln)
+        o, y, n = parse(lo, fmt, stable), parse(ly, fmt, stable), parse(ln, fmt, stable)
         pieces = keyed.merge_items(o, y, n, lambda a, b, c: _merge_record(fmt, a, b, c),
                                    what=fmt.what)
     except Fallback as exc:
