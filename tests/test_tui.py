@@ -127,6 +127,7 @@ async def test_quit_and_come_back(plan_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await press(pilot, "enter", "y", "y", "q")
+
     assert entries(plan_path)["etc/app.conf"]["resolution"] == "decided"
     app = ResolveApp(plan_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -206,3 +207,15 @@ async def test_apply_from_the_tui_writes_the_decisions(plan_path: Path, tmp_path
     assert (out / "etc/vendor-gone.conf").read_text() == "legacy=1\nmine=1\n"
     # motd and logo.bin equal NEW: nothing in the new upper shadows them.
     assert not os.path.lexists(out / "etc/motd") and not os.path.lexists(out / "usr/share/logo.bin")
+
+
+@sync
+async def test_quit_warns_about_partly_chosen_file(plan_path: Path) -> None:
+    app = ResolveApp(plan_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "y", "q")  # 1 of 2 hunks: not in the plan yet
+        assert app.return_code is None
+        await press(pilot, "q")
+    assert app.return_code == 0 and app.exit_code() == 1  # exited; conflicts remain
+    assert entries(plan_path)["etc/app.conf"]["resolution"] == "needs-decision"

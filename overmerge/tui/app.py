@@ -98,6 +98,7 @@ class ResolveApp(App[int]):
         self._keymap = {}
         self.user_keymap = dict(keymap or {})
         self.theme = THEMES.get(theme, theme)
+        self._quit_warned = False
 
     # -- set-up -------------------------------------------------------------------
 
@@ -208,6 +209,18 @@ class ResolveApp(App[int]):
         out.append("Remap keys in a keymap file (--keymap FILE, default "
                    "~/.config/overmerge/keymap.toml): [keymap] take-yours = \"1\"")
         return "\n".join(out)
+
+    async def action_quit(self) -> None:
+        """Quit; warn once if some file has hunks chosen but not all (those are not in the plan yet)."""
+        partial = [p for p, sess in self.sessions.items()
+                   if sess.decision() is None and any(c is not None for c in sess.choices)]
+        if partial and not self._quit_warned:
+            self._quit_warned = True
+            names = ", ".join(paths.display(p) for p in partial[:3])
+            self.notify(f"Hunks chosen in {names} are saved only once every hunk of the file is chosen. "
+                        "Press q again to quit anyway.", title="Not saved yet", severity="warning", timeout=8)
+            return
+        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
