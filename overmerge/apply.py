@@ -76,7 +76,7 @@ class Prepared:
     content_same: Callable[[MergedNode, Node], bool]
 
 
-def prepare(plan: Plan, *, unresolved: str | None) -> Prepared:
+def prepare(plan: Plan, *, unresolved: str | None, rules=None) -> Prepared:
     """Re-read and check the inputs, compute the merged view and the new upper's layout."""
     from overmerge.planner import DEFAULT_MAX_MERGE_SIZE, classify_layers, load_ruleset, read_layers
     from overmerge.rules import merge_with_rule
@@ -90,7 +90,8 @@ def prepare(plan: Plan, *, unresolved: str | None) -> Prepared:
 
     options = plan.options or {}
     max_size = int(options.get("max_merge_size", DEFAULT_MAX_MERGE_SIZE))
-    rules = load_ruleset([Path(d) for d in options.get("rules", [])])
+    if rules is None:  # callers applying many plans may pass the rules loaded once
+        rules = load_ruleset([Path(d) for d in options.get("rules", [])])
     entries = classify_layers(layers, rules=rules, checksum=bool(options.get("checksum", False)), max_size=max_size)
     _overlay_decisions(plan, entries)
 
@@ -337,13 +338,15 @@ def compare_view(kernel: Tree, merged: MergedView) -> list[str]:
     return problems
 
 
-def kernel_view(upper: bytes, new: bytes, namespace: str, check: Callable[[Tree], object]) -> object:
-    """Mount ``lowerdir=UPPER:NEW`` read-only on a private temporary mount point, walk it,
-    hand the tree to ``check`` while mounted; always unmount."""
+def kernel_view(upper: bytes, new: bytes, namespace: str, check: Callable[[Tree], object],
+                mount_parent: bytes | None = None) -> object:
+    """Mount ``lowerdir=UPPER:NEW`` read-only on a private temporary mount point (made in
+    ``mount_parent``, default the system temp dir), walk it, hand the tree to ``check``
+    while mounted; always unmount."""
     from overmerge.mounts import overlay
 
     options = ["userxattr"] if namespace == "user" else []
-    mnt = tempfile.mkdtemp(prefix="overmerge-verify-")
+    mnt = tempfile.mkdtemp(prefix="overmerge-verify-", dir=os.fsdecode(mount_parent) if mount_parent else None)
     try:
         with overlay([upper, new], mnt, options=options, readonly=True):
             return check(read_tree(os.fsencode(mnt)))
@@ -505,6 +508,7 @@ def apply(
     unresolved: str | None = None,
     verify_with_kernel: bool = False,
     crash: Crash = _no_crash,
+    rules=None,
 ) -> ApplyResult:
     """Apply a plan: write the new upper to ``output``, or replace TOP ``in_place``."""
     if (output is None) == (not in_place):
@@ -551,7 +555,7 @@ def apply(
                 raise InputError(f"{os.fsdecode(target)}: already exists and is not an empty directory; "
                                  "choose a new --output directory or remove it")
 
-    prepared = prepare(plan, unresolved=unresolved)
+    prepared = prepare(plan, unresolved=unresolved, rules=rules)
     aside_items = prepared.merged.aside
     aside_final = txn.free_aside_name() if aside_items else None
 

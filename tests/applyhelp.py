@@ -23,10 +23,12 @@ def make_plan_file(layers: CaseLayers, tmp_path: Path, name: str = "plan.json") 
 
 
 def kernel_tree(upper: Path, new: Path, namespace: str, check) -> Any:
-    """Mount lowerdir=UPPER:NEW read-only, call check(tree) while mounted, always unmount."""
+    """Mount lowerdir=UPPER:NEW read-only (mount point beside UPPER, inside the test's
+    tmp_path), call check(tree) while mounted, always unmount."""
     from overmerge.apply import kernel_view
 
-    return kernel_view(os.fsencode(upper), os.fsencode(new), namespace, check)
+    return kernel_view(os.fsencode(upper), os.fsencode(new), namespace, check,
+                       mount_parent=os.fsencode(Path(upper).parent))
 
 
 def snapshot(root: Path) -> dict[bytes, tuple]:
