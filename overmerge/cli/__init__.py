@@ -24,6 +24,7 @@ COMMANDS = (
     "merge_file",
     "rules",
     "flatten",
+    "oci_layer",
     "demo",
 )
 
