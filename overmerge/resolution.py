@@ -240,6 +240,7 @@ class FileSession:
         self._state = _State([None] * len(self.hunks))
         self._history: list[_State] = []
         self.draft: bytes | None = None  # last whole-file edit that still held markers
+        self.view_cache: dict = {}  # what a front end precomputed for display (e.g. whole-file diffs)
         if entry.decision:
             self._load(entry.decision)
 

@@ -45,6 +45,27 @@ def _wrap(description: str) -> list[str]:
     return [first, "mode " + meta]
 
 
+def side_lines(sides, side: str) -> list[tuple[str, str]]:
+    """Whole-file view of one side against OLD: a text diff, or node descriptions.
+
+    Diffing whole files can be slow: this runs in the session-loading worker.
+    """
+    kind = sides.your_kind if side == "yours" else sides.new_kind
+    data = sides.yours if side == "yours" else sides.new
+    if kind is None:
+        return [("-", "(removed)" if sides.old_kind else "(absent)")]
+    if sides.old_kind == "file" and kind == "file" and data is not None and sides.old is not None \
+            and b"\0" not in data[:8000] and b"\0" not in sides.old[:8000]:
+        lines = diff_lines(lines_of(sides.old), lines_of(data))
+        if lines:
+            return lines
+    before = _wrap(sides.describe.get("old", "?"))
+    after = _wrap(sides.describe.get(side, "?"))
+    if before == after:
+        return [(" ", t) for t in after]
+    return [("-", t) for t in before] + [("+", t) for t in after]
+
+
 class FileScreen(Screen):
     """Resolve one file hunk by hunk, or as a whole."""
 
@@ -118,12 +139,14 @@ class FileScreen(Screen):
     @work(thread=True, exclusive=True, group="session")
     def load_session(self, path: bytes) -> None:
         sides = self.app.source.sides(path)
-        self.app.call_from_thread(self._session_loaded, path, sides)
+        whole = {side: side_lines(sides, side) for side in ("yours", "new")}
+        self.app.call_from_thread(self._session_loaded, path, sides, whole)
 
-    def _session_loaded(self, path: bytes, sides) -> None:
+    def _session_loaded(self, path: bytes, sides, whole: dict) -> None:
         session = self.app.sessions.get(path)
         if session is None:
             session = FileSession(self.app.plan_file.entry(path), sides)
+            session.view_cache["whole"] = whole
             self.app.sessions[path] = session
         if path != self.path:
             return
@@ -174,29 +197,12 @@ class FileScreen(Screen):
                 info.update(f"{s.original_resolution} by rule {e.rule or '?'} — review; Y/V/E override · r shows the result")
             else:
                 info.update(f"{reason or 'whole-file decision'} · OLD: {sides.describe.get('old', '?')}")
-            yours.show(self._side_lines("yours"), title="your change (OLD → yours)")
-            vendor.show(self._side_lines("new"), title="vendor update (OLD → NEW)")
+            whole = s.view_cache.get("whole", {})
+            yours.show(whole.get("yours", []), title="your change (OLD → yours)")
+            vendor.show(whole.get("new", []), title="vendor update (OLD → NEW)")
             keys = {WHOLE_YOURS: "Y", WHOLE_NEW: "V", WHOLE_ASIDE: "K"}
             choices.update(" · ".join(f"{keys[c]} {label}" for c, label in s.whole_choices()) + " · u undo")
         self._refresh_extra()
-
-    def _side_lines(self, side: str) -> list[tuple[str, str]]:
-        s = self.session
-        sides = s.sides
-        kind = sides.your_kind if side == "yours" else sides.new_kind
-        data = sides.yours if side == "yours" else sides.new
-        if kind is None:
-            return [("-", "(removed)" if sides.old_kind else "(absent)")]
-        if sides.old_kind == "file" and kind == "file" and data is not None and sides.old is not None \
-                and b"\0" not in data[:8000] and b"\0" not in sides.old[:8000]:
-            lines = diff_lines(lines_of(sides.old), lines_of(data))
-            if lines:
-                return lines
-        before = _wrap(sides.describe.get("old", "?"))
-        after = _wrap(sides.describe.get(side, "?"))
-        if before == after:
-            return [(" ", t) for t in after]
-        return [("-", t) for t in before] + [("+", t) for t in after]
 
     def _refresh_extra(self) -> None:
         extra = self.query_one("#extra", DiffView)
