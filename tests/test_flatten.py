@@ -92,7 +92,7 @@ def build_everything(tmp_path: Path, acl: bool = True):
 def kernel_signature(upper: Path, new: Path, namespace: str, base: Path) -> dict[bytes, tuple]:
     """Mount lowerdir=UPPER:NEW read-only under ``base`` and take the signature of what it shows."""
     mnt = base / "kernel-view"
-    mnt.mkdir()
+    mnt.mkdir(parents=True)
     options = ["userxattr"] if namespace == "user" else []
     with overlay([upper, new], mnt, options=options, readonly=True):
         return signature(read_tree(os.fsencode(mnt)))
@@ -153,7 +153,6 @@ def cli(*args: str | os.PathLike) -> tuple[int, str]:
 def expected_view(layers, tmp_path: Path, run_cli, plan_file: Path, extra: list[str]) -> dict:
     """The kernel's view of NEW + the new upper written by `overmerge apply --output`."""
     newupper = tmp_path / "newupper"
-    (tmp_path / "mnt-apply").mkdir()
     rc, err = cli("apply", plan_file, "--output", newupper, *extra)
     assert rc == 0, err
     namespace = "user" if layers.userxattr else "trusted"
