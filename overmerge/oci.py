@@ -22,7 +22,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
