@@ -109,10 +109,11 @@ def overlay_xattr_prefix(userxattr: bool) -> str:
 
 
 def _set_meta(path: Path, entry: Mapping[str, Any], default_mode: int) -> None:
-    if entry["type"] != "symlink":
-        os.chmod(path, _mode(entry.get("mode"), default_mode))
+    # Owner first: chown clears setuid/setgid bits set before it.
     uid, gid = entry.get("uid", 0), entry.get("gid", 0)
     os.chown(path, uid, gid, follow_symlinks=False)
+    if entry["type"] != "symlink":
+        os.chmod(path, _mode(entry.get("mode"), default_mode))
     for name, value in (entry.get("xattrs") or {}).items():
         os.setxattr(path, name, _bytes(value), follow_symlinks=False)
 
