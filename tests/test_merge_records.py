@@ -93,3 +93,14 @@ def test_large_records_merge_is_linear_enough() -> None:
     new[19000] = new[19000].replace(b"/bin/sh", b"/bin/zsh")
     result = rule_merge("passwd", b"".join(lines), b"".join(yours) + b"me:x:99:99::/:/bin/sh\n", b"".join(new))
     assert result.clean and result.merged.endswith(b"me:x:99:99::/:/bin/sh\n")
+
+
+def test_conflict_line_numbers_are_real() -> None:
+    old = b"".join(b"u%d:x:%d:%d::/:/bin/sh\n" % (i, i, i) for i in range(10))
+    yours = old.replace(b"u7:x:7:7::/:", b"u7:x:7:7::/y:") + b"me:x:3:3::/:/bin/sh\nmine:x:42:42::/:/bin/sh\n"
+    new = b"_v:x:42:42::/:/bin/sh\n" + old.replace(b"u7:x:7:7::/:", b"u7:x:7:7::/n:")
+    result = rule_merge("passwd", old, yours, new)
+    clash, field = result.hunks  # me/u3 share uid 3 in your file already: not a merge conflict
+    assert clash.note == "uid 42 used by mine (your change) and by _v (vendor update)"
+    assert (clash.yours_start, clash.new_start) == (11, 0)
+    assert (field.old_start, field.yours_start, field.new_start) == (7, 7, 8)
