@@ -257,6 +257,7 @@ def write_upper(stage: bytes, prepared: Prepared, crash: Crash = _no_crash) -> W
                 stats.hardlinks += 1
             else:
                 fsutil.create_entry(target, node, m.content)
+                _keep_protattr(prepared, rel, node, m, target)
                 if key is not None:
                     links[key] = target
                 if node.kind == DIR:
@@ -274,6 +275,23 @@ def write_upper(stage: bytes, prepared: Prepared, crash: Crash = _no_crash) -> W
         fsutil.finish_dir(path, node)
     fsutil.fsync_dirs(stage)
     return stats
+
+
+def _keep_protattr(prepared: Prepared, rel: bytes, node: Node, m: MergedNode, target: bytes) -> None:
+    """Carry ``overlay.protattr`` (chattr +i / +a made through the mount) from TOP for
+    entries taken from the user view: the kernel keeps those flags only there."""
+    if m.content is not None or prepared.layers.view.tree.nodes.get(rel) is not node:
+        return
+    source = prepared.layers.roots["upper"] + b"/" + rel
+    try:
+        st = os.lstat(source)
+        if node.inode is not None and node.inode != (st.st_dev, st.st_ino):
+            return
+        name = prepared.namespace + ".overlay.protattr"
+        value = os.getxattr(source, name, follow_symlinks=False)
+    except OSError:
+        return
+    os.setxattr(target, name, value, follow_symlinks=False)
 
 
 def write_aside(aside: bytes, items: list[AsideItem], crash: Crash = _no_crash) -> None:

@@ -222,3 +222,29 @@ def test_decisions_from_plan(tmp_path: Path, run_cli) -> None:
 
     assert kernel_tree(out, layers.new, "trusted", check) == ("3\n", False, "merged\n", 0o600)
     assert (tmp_path / "newupper.overmerge-aside/new/etc/a").read_text() == "2\n"
+
+
+def test_protattr_kept(tmp_path: Path, run_cli) -> None:
+    """chattr +i through the mount is kept by overlayfs as overlay.protattr in TOP; the
+    new upper keeps it, so the kernel still shows the file immutable."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("chattr") or not shutil.which("lsattr"):
+        pytest.skip("chattr/lsattr not installed")
+    spec = {"old": {"etc/a": "1\n"}, "new": {"etc/a": "1\n", "etc/v": "v\n"},
+            "user": "echo 2 > etc/a\nchattr +i etc/a\n"}
+    layers, plan, plan_path = _build(tmp_path, spec)
+    out = tmp_path / "newupper"
+    proc = run_cli("apply", plan_path, "--output", out, "--verify")
+    assert proc.returncode == 0, proc.stderr
+    assert os.getxattr(out / "etc/a", "trusted.overlay.protattr", follow_symlinks=False) == b"i"
+
+    # The kernel honours protattr in an upper layer: mount the new upper as TOP over NEW.
+    from overmerge.mounts import overlay
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "m").mkdir()
+    with overlay([layers.new], tmp_path / "m", upperdir=out, workdir=tmp_path / "w"):
+        shown = subprocess.run(["lsattr", str(tmp_path / "m/etc/a")], capture_output=True, text=True).stdout
+    assert "i" in shown.split()[0]
