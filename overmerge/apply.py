@@ -554,6 +554,12 @@ def apply(
                              "pass the overlay's own workdir")
         check_not_mounted(workdir, "the workdir")
     check_not_mounted(target, "the output" if mode == "output" else "TOP")
+    with fsutil.dir_lock(os.path.dirname(target) or b"."):
+        return _apply_locked(plan, target, mode, in_place, workdir, unresolved, verify_with_kernel, crash, rules)
+
+
+def _apply_locked(plan: Plan, target: bytes, mode: str, in_place: bool, workdir: bytes | None,
+                  unresolved: str | None, verify_with_kernel: bool, crash: Crash, rules) -> ApplyResult:
     txn = Transaction(target, mode, workdir)
     recovered = txn.recover(crash)
     if recovered == "finished":
@@ -628,6 +634,11 @@ def rollback(top: bytes, *, workdir: bytes | None = None, crash: Crash = _no_cra
     if workdir is not None:
         workdir = os.path.realpath(workdir)
         check_not_mounted(workdir, "the workdir")
+    with fsutil.dir_lock(os.path.dirname(top) or b"."):
+        return _rollback_locked(top, workdir, crash)
+
+
+def _rollback_locked(top: bytes, workdir: bytes | None, crash: Crash) -> str:
     txn = Transaction(top, "in-place", workdir)
     journal = txn.read_journal()
     if journal is not None and journal.get("phase") != "staged":

@@ -8,12 +8,15 @@ owner, mtime last.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 
 from overmerge.errors import OvermergeError
 from overmerge.model import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SOCKET, SYMLINK, Node
@@ -179,6 +182,24 @@ def remove_tree(path: bytes) -> None:
 def empty_dir(path: bytes) -> None:
     for name in os.listdir(path):
         remove_tree(os.path.join(path, name))
+
+
+@contextlib.contextmanager
+def dir_lock(directory: bytes) -> Iterator[None]:
+    """Hold an exclusive flock on ``directory`` (the destination's parent): two applies or
+    rollbacks beside the same layer must not clean up each other's staging."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OvermergeError(
+                f"{os.fsdecode(directory)}: another overmerge apply or rollback is working in this directory; "
+                "wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 _RENAME_EXCHANGE = 2

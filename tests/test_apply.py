@@ -248,3 +248,13 @@ def test_protattr_kept(tmp_path: Path, run_cli) -> None:
     with overlay([layers.new], tmp_path / "m", upperdir=out, workdir=tmp_path / "w"):
         shown = subprocess.run(["lsattr", str(tmp_path / "m/etc/a")], capture_output=True, text=True).stdout
     assert "i" in shown.split()[0]
+
+
+def test_concurrent_apply_refused(tmp_path: Path, run_cli) -> None:
+    from overmerge.fsutil import dir_lock
+
+    layers, plan, plan_path = _build(tmp_path, {"old": {"a": "1\n"}, "new": {"a": "1\n"}, "user": "echo 2 > a\n"})
+    with dir_lock(os.fsencode(layers.upper.parent)):
+        proc = run_cli("apply", plan_path, "--in-place")
+    assert proc.returncode == 2 and b"another overmerge" in proc.stderr
+    assert run_cli("apply", plan_path, "--in-place").returncode == 0
