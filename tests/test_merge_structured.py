@@ -85,3 +85,19 @@ def test_whole_file_strategies() -> None:
     assert r.merged == b"o" and r.taken == "new"
     assert merge_bytes("ask", b"o", b"y", b"n").reason
     assert merge_bytes("ask", b"o", b"y", b"o").merged == b"y"  # only you changed it: nothing to ask
+
+
+def test_core_imports_no_ui_or_argparse() -> None:
+    """The merge core and rules stay pure: no Textual, no argparse, no os.environ."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, overmerge.merge, overmerge.rules; "
+            "bad = [m for m in ('textual', 'argparse', 'overmerge.cli') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for module in (Path(__file__).parent.parent / "overmerge" / "merge").glob("*.py"):
+        text = module.read_text()
+        assert "os.environ" not in text and "import argparse" not in text and "open(" not in text, module

@@ -1,8 +1,6 @@
 """Byte-line helpers shared by the line-based strategies (pure)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 
 def split_lines(data: bytes) -> list[bytes]:
     """Split on b"\\n" only, keeping line endings.
@@ -67,11 +65,3 @@ def logical_lines(data: bytes) -> list[bytes]:
     if b"\r" not in data:
         return lines
     return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
-
-
-def join_lines(lines: Iterable[bytes], eol: bytes) -> bytes:
-    return b"".join(ln + eol for ln in lines)
-
-
-def count_lines(chunks: Sequence[bytes]) -> int:
-    return sum(c.count(b"\n") for c in chunks)
