@@ -258,3 +258,26 @@ def test_concurrent_apply_refused(tmp_path: Path, run_cli) -> None:
         proc = run_cli("apply", plan_path, "--in-place")
     assert proc.returncode == 2 and b"another overmerge" in proc.stderr
     assert run_cli("apply", plan_path, "--in-place").returncode == 0
+
+
+def test_rule_merged_content_and_changed_rules(tmp_path: Path, run_cli) -> None:
+    spec = {"old": {"etc/shells": "/bin/sh\n"}, "new": {"etc/shells": "/bin/sh\n/usr/bin/sh\n"},
+            "user": "echo /bin/zsh >> etc/shells\n"}
+    layers, plan, plan_path = _build(tmp_path, spec)
+    entry = plan.by_path()[b"etc/shells"]
+    assert entry.resolution == "auto-merged" and entry.merged_sha256
+    data = json.loads(plan_path.read_text())
+    for e in data["entries"]:
+        if e["path"] == "etc/shells":
+            e["merged_sha256"] = "0" * 64
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps(data))
+    proc = run_cli("apply", stale, "--output", tmp_path / "o1")
+    assert proc.returncode == 2 and b"rules changed" in proc.stderr and b"etc/shells" in proc.stderr
+    assert not (tmp_path / "o1").exists()
+
+    out = tmp_path / "o2"
+    proc = run_cli("apply", plan_path, "--output", out, "--verify")
+    assert proc.returncode == 0, proc.stderr
+    lines = set((out / "etc/shells").read_text().splitlines())
+    assert lines == {"/bin/sh", "/usr/bin/sh", "/bin/zsh"}
