@@ -492,15 +492,18 @@ class Transaction:
             except FileNotFoundError:
                 target_ino = None
             if target_ino != stage_ino:
-                if target_ino is None:
+                if target_ino is None:  # half-way through the fallback: prev holds the old TOP
                     os.rename(self.stage, self.target)
                 elif not fsutil.exchange(self.stage, self.target):  # the commit point
+                    fsutil.remove_tree(self.prev)  # only one level of rollback is kept
                     os.rename(self.target, self.prev)
                     crash("commit-half")
                     os.rename(self.stage, self.target)
                 fsutil.fsync_path(parent)
                 crash("commit")
             if os.path.lexists(self.stage):  # after the exchange it holds the previous TOP
+                fsutil.remove_tree(self.prev)  # only one level of rollback is kept
+                crash("old-prev")
                 os.rename(self.stage, self.prev)
                 fsutil.fsync_path(parent)
                 crash("prev")
@@ -593,25 +596,26 @@ def _apply_locked(plan: Plan, target: bytes, mode: str, in_place: bool, workdir:
     }
     txn.write_journal(journal)
     crash("journal")
-    if in_place and os.path.lexists(txn.prev):
-        fsutil.remove_tree(txn.prev)  # only one level of rollback is kept
-        crash("old-prev")
-    os.mkdir(txn.stage, 0o700)
-    stats = write_upper(txn.stage, prepared, crash)
-    if aside_items:
-        write_aside(txn.aside_stage, aside_items, crash)
-    fsutil.fsync_path(os.path.dirname(target) or b".")
-    crash("staged")
     verified = False
-    if verify_with_kernel:
-        try:
+    try:
+        os.mkdir(txn.stage, 0o700)
+        stats = write_upper(txn.stage, prepared, crash)
+        if aside_items:
+            write_aside(txn.aside_stage, aside_items, crash)
+        fsutil.fsync_path(os.path.dirname(target) or b".")
+        crash("staged")
+        if verify_with_kernel:
             verify(txn.stage, prepared)
-        except BaseException:
-            fsutil.remove_tree(txn.stage)
-            fsutil.remove_tree(txn.aside_stage)
-            txn.remove_journal()
-            raise
-        verified = True
+            verified = True
+    except BaseException as exc:
+        # Before the commit point: take the staging away again, nothing was changed.
+        fsutil.remove_tree(txn.stage)
+        fsutil.remove_tree(txn.aside_stage)
+        txn.remove_journal()
+        if isinstance(exc, OSError):
+            where = os.fsdecode(exc.filename) if exc.filename else os.fsdecode(target)
+            raise fsutil.WriteError(f"{where}: {exc.strerror or exc}; nothing was changed") from exc
+        raise
     st = os.lstat(txn.stage)
     journal.update(phase="staged", stage_ino=[st.st_dev, st.st_ino])
     txn.write_journal(journal)
