@@ -538,6 +538,9 @@ def apply(
     if in_place:
         target = top
         mode = "in-place"
+        if os.path.ismount(top):
+            raise InputError(f"{os.fsdecode(top)}: TOP is a mount point and cannot be replaced by a rename; "
+                             "use --output DIR and switch the mount to DIR")
     else:
         assert output is not None
         output = output.rstrip(b"/") or output
