@@ -5,8 +5,8 @@ from __future__ import annotations
 def split_lines(data: bytes) -> list[bytes]:
     """Split on b"\\n" only, keeping line endings.
 
-    ``bytes.splitlines`` would also split on a lone ``\\r``, \\x0b, \\x1c..., which
-    are ordinary content in config files.
+    ``bytes.splitlines`` would also split on a lone ``\\r``, which is ordinary
+    content in some files.
     """
     if not data:
         return []
