@@ -623,7 +623,12 @@ def _apply_locked(plan: Plan, target: bytes, mode: str, in_place: bool, workdir:
     journal.update(phase="staged", stage_ino=[st.st_dev, st.st_ino])
     txn.write_journal(journal)
     crash("journal-staged")
-    txn.commit(journal, crash)
+    try:
+        txn.commit(journal, crash)
+    except OSError as exc:
+        where = os.fsdecode(exc.filename) if exc.filename else os.fsdecode(target)
+        raise fsutil.WriteError(f"{where}: {exc.strerror or exc}; the new upper is staged beside "
+                                f"{os.fsdecode(target)} — fix the cause and run the same command again to finish") from exc
     return ApplyResult(
         mode, os.fsdecode(target), stats,
         aside=os.fsdecode(aside_final) if aside_final else None,
@@ -642,7 +647,11 @@ def rollback(top: bytes, *, workdir: bytes | None = None, crash: Crash = _no_cra
         workdir = os.path.realpath(workdir)
         check_not_mounted(workdir, "the workdir")
     with fsutil.dir_lock(os.path.dirname(top) or b"."):
-        return _rollback_locked(top, workdir, crash)
+        try:
+            return _rollback_locked(top, workdir, crash)
+        except OSError as exc:
+            where = os.fsdecode(exc.filename) if exc.filename else os.fsdecode(top)
+            raise fsutil.WriteError(f"{where}: cannot roll back: {exc.strerror or exc}") from exc
 
 
 def _rollback_locked(top: bytes, workdir: bytes | None, crash: Crash) -> str:
