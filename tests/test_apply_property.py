@@ -64,7 +64,7 @@ def scenario(draw):
     lines += draw(st.lists(st.sampled_from(EXTRA_USER), unique=True, max_size=3))
     draw(st.randoms()).shuffle(lines)
     script = "".join(f"{{ {line}; }} 2>/dev/null || true\n" for line in lines)
-    options = draw(st.sampled_from([[], ["redirect_dir=on"], list(FULL_FEATURES)]))
+    options = draw(st.sampled_from([[], ["redirect_dir=on"], list(FULL_FEATURES), ["userxattr"]]))
     policy = draw(st.sampled_from(["keep-user", "take-new"]))
     return {"old": old, "new": new or {"etc/placeholder": ""}, "user": script, "mount_options": options}, policy
 
@@ -117,7 +117,7 @@ def test_apply_properties(tmp_path: Path, example) -> None:
                 problems.append(f"{e.path!r} ({e.cls}) looks different in the mount")
         return problems
 
-    problems = kernel_tree(out, layers.new, "trusted", check)
+    problems = kernel_tree(out, layers.new, "user" if layers.userxattr else "trusted", check)
     assert not problems, (spec, policy, problems)
 
     # A second apply changes nothing.
