@@ -184,6 +184,33 @@ def build_scenario(base: Path, *, userns: bool | None = None) -> Scenario:
     return s
 
 
+def _show_apply(s: Scenario, plan_file: Path, out: TextIO) -> int:
+    """The rest of the main job: apply with a policy, verify with the kernel, show the result."""
+    from overmerge import cli
+
+    new_upper = s.base / "new-upper"
+    out.write(
+        "Now `overmerge apply` re-stacks TOP onto NEW. The open conflicts are settled by the\n"
+        "keep-user policy here (the vendor's side is saved aside, never deleted); --verify\n"
+        "mounts NEW + the new upper and compares the kernel's view with the merged view.\n\n"
+    )
+    out.flush()
+    code = cli.main(["apply", str(plan_file), "--output", str(new_upper),
+                     "--unresolved", "keep-user", "--verify"])
+    if code != 0:
+        return code
+    with overlay([new_upper, s.new], s.merged, options=["ro"]):
+        passwd = (s.merged / "etc" / "passwd").read_text()
+        sshd = (s.merged / "etc" / "ssh" / "sshd_config").read_text()
+    wanted = [line for line in passwd.splitlines() if line.startswith(("alice:", "systemd-network:"))]
+    settings = [line for line in sshd.splitlines() if line.startswith(("PasswordAuthentication", "X11Forwarding"))]
+    out.write("\nThe merged view, as the kernel shows NEW + the new upper:\n")
+    out.write("  etc/passwd:          " + "\n                       ".join(wanted) + "\n")
+    out.write("  etc/ssh/sshd_config: " + "\n                       ".join(settings) + "\n")
+    out.write("  (your account and the vendor's new system account; your sshd setting and the vendor's)\n\n")
+    return 0
+
+
 def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
     """Build the scenario, print what happened and the plan; 0 when the demo ran."""
     from overmerge import cli  # the demo shows the real plan command's output
@@ -215,14 +242,24 @@ def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
             "       deleted etc/motd, replaced etc/app.d, renamed the host\n\n"
         )
         out.flush()
-        code = cli.main(["plan", "--old", str(s.old), "--new", str(s.new), "--upper", str(s.upper)])
+        plan_file = base / "plan.json"
+        code = cli.main(["plan", "--old", str(s.old), "--new", str(s.new), "--upper", str(s.upper),
+                         "-o", str(plan_file)])
         if code not in (0, 1):
             return code
         out.write("\n")
+        if userns:
+            out.write("(Applying writes whiteouts and trusted xattrs: run the demo as root to see "
+                      "`overmerge apply` re-stack TOP onto NEW.)\n\n")
+        else:
+            code = _show_apply(s, plan_file, out)
+            if code != 0:
+                return code
         if keep is not None:
             out.write(
                 f"The scenario is kept in {base}. Try:\n"
                 f"  overmerge plan --old {s.old} --new {s.new} --upper {s.upper} --all\n"
+                f"  overmerge resolve {plan_file}\n"
             )
         else:
             out.write("(Run `overmerge demo --keep DIR` to keep the scenario and try it yourself.)\n")

@@ -28,6 +28,11 @@ def test_demo_as_root_keep(tmp_path, run_cli):
     for path in ("etc/app.conf", "etc/passwd", "etc/app.d/30-metrics.conf"):
         assert path in out
     assert (keep / "upper" / "etc" / "passwd").is_file()
+    # The whole main job ran: apply with a policy, verified by the kernel, merged accounts shown.
+    assert "verified: the kernel's view of NEW + new upper equals the merged view" in out
+    assert "alice:x:1000:1000:" in out and "systemd-network:x:998:" in out
+    assert (keep / "new-upper" / "etc" / "passwd").is_file()
+    assert (keep / "new-upper.overmerge-aside" / "list.json").is_file()
     assert os.stat(keep / "upper" / "etc" / "motd").st_rdev == 0  # a whiteout
     assert not overlays_under(tmp_path)
     # The kept scenario plans the same way from the command line: conflicts remain.
