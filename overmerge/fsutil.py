@@ -29,7 +29,11 @@ class WriteError(OvermergeError):
 
 
 def _err(path: bytes, what: str, exc: OSError) -> WriteError:
-    return WriteError(f"{os.fsdecode(path)}: {what}: {exc.strerror or exc}")
+    hint = ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # Writes happen in staging only, which is removed before the error reaches the user.
+        hint = "; free space there or write elsewhere (nothing was changed)"
+    return WriteError(f"{os.fsdecode(path)}: {what}: {exc.strerror or exc}{hint}")
 
 
 def copy_sparse(src: bytes, dst_fd: int) -> None:
