@@ -20,10 +20,11 @@ from pathlib import Path
 
 from overmerge import fsutil, paths
 from overmerge.classify import Entry
-from overmerge.errors import DecisionsNeeded, InputError, MountedLayerError, StalePlanError, VerifyError
+from overmerge.errors import DecisionsNeeded, InputError, StalePlanError, VerifyError
 from overmerge.layers import ContentComparer, files_equal, read_bytes, read_tree
 from overmerge.merged import AsideItem, MergedNode, MergedView, build
 from overmerge.model import DECIDED, DIR, FILE, NEEDS_DECISION, Node, Tree, attribute_diff
+from overmerge.mounts import check_not_mounted
 from overmerge.plan import Plan
 
 Crash = Callable[[str], None]
@@ -47,21 +48,6 @@ def load_plan(path: str | os.PathLike) -> Plan:
     except (OSError, ValueError) as exc:
         raise InputError(f"{os.fspath(path)}: cannot read the plan: {exc}") from exc
     return Plan.from_json(data, source=os.fspath(path))
-
-
-def check_not_mounted(path: bytes, role: str) -> None:
-    from overmerge.mounts import layer_in_use
-
-    mount = layer_in_use(os.fsdecode(path))
-    if mount is not None:
-        raise MountedLayerError(
-            f"{os.fsdecode(path)}: {role} is in use by the overlay mounted on {mount.mountpoint}; "
-            "unmount it first (the kernel forbids changing a layer under a mounted overlay)"
-        )
-
-
-def _related(a: bytes, b: bytes) -> bool:
-    return a == b or a.startswith(b.rstrip(b"/") + b"/") or b.startswith(a.rstrip(b"/") + b"/")
 
 
 @dataclass
@@ -555,7 +541,7 @@ def apply(
         workdir = os.path.realpath(workdir)
         if not os.path.isdir(workdir):
             raise InputError(f"{os.fsdecode(workdir)}: --workdir is not a directory")
-        if _related(workdir, target):
+        if paths.overlaps(workdir, target):
             raise InputError(f"{os.fsdecode(workdir)}: --workdir overlaps TOP {os.fsdecode(target)}; "
                              "pass the overlay's own workdir")
         check_not_mounted(workdir, "the workdir")
@@ -575,7 +561,7 @@ def _apply_locked(plan: Plan, target: bytes, mode: str, in_place: bool, workdir:
     if mode == "output":
         for role, name in (("old", "OLD"), ("new", "NEW"), ("upper", "TOP")):
             root = os.path.realpath(os.fsencode(plan.inputs[role].path))
-            if _related(root, target):
+            if paths.overlaps(root, target):
                 raise InputError(
                     f"{os.fsdecode(target)}: the output overlaps {name} {os.fsdecode(root)}; "
                     "choose an output directory outside the input layers"

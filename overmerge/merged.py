@@ -181,7 +181,7 @@ def _ensure_parent(result: MergedView, parent: bytes, old: Tree, new: Tree, view
         return False
     if parent and not _ensure_parent(result, paths.parent_of(parent), old, new, view):
         return False
-    for tree_nodes, side in ((view.tree.nodes, "yours"), (new.nodes, "new"), (old.nodes, "old")):
+    for tree_nodes in (view.tree.nodes, new.nodes, old.nodes):  # restore from yours, else NEW, else OLD
         node = tree_nodes.get(parent)
         if node is not None and node.kind == DIR:
             if m is not None:

@@ -15,10 +15,10 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from overmerge.errors import OvermergeError
+from overmerge.errors import MountedLayerError, OvermergeError
 
 PathLike = str | bytes | os.PathLike
 
@@ -183,6 +183,17 @@ def layer_in_use(path: PathLike, mountinfo_path: PathLike = "/proc/self/mountinf
     """The mounted overlay that uses ``path`` (or a directory inside or above it) as a
     lower, upper or work dir, or whose mountpoint ``path`` is; ``None`` if there is none."""
     return find_layer_user(path, mounted_overlays(mountinfo_path))
+
+
+def check_not_mounted(path: PathLike, role: str) -> None:
+    """Refuse a layer that a mounted overlay uses: the kernel forbids changing it, and
+    reading it while mounted sees a moving target."""
+    mount = layer_in_use(path)
+    if mount is not None:
+        raise MountedLayerError(
+            f"{os.fsdecode(os.fspath(path))}: {role} is in use by the overlay mounted on {mount.mountpoint}; "
+            "unmount it first (a layer under a mounted overlay must not be read or changed)"
+        )
 
 
 # --- mounting ---------------------------------------------------------------------------

@@ -51,6 +51,12 @@ def is_under(path: bytes, root: bytes) -> bool:
     return path.startswith(root + b"/")
 
 
+def overlaps(a: bytes, b: bytes) -> bool:
+    """True if absolute paths ``a`` and ``b`` are the same or one lies inside the other."""
+    a, b = a.rstrip(b"/") or b"/", b.rstrip(b"/") or b"/"
+    return a == b or a.startswith(b.rstrip(b"/") + b"/") or b.startswith(a.rstrip(b"/") + b"/")
+
+
 def display(path: bytes) -> str:
     """A one-line printable form: UTF-8 where valid, \\xNN escapes otherwise, newlines escaped."""
     text = path.decode("utf-8", "backslashreplace")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from overmerge import paths
 from overmerge.classify import Classifier, ContentMerge, Entry
-from overmerge.errors import InputError, MountedLayerError
+from overmerge.errors import InputError
 from overmerge.layers import ContentComparer, check_root, read_bytes, read_tree, read_upper, user_view
 from overmerge.model import UNCHANGED, Node, Tree, UserView
+from overmerge.mounts import check_not_mounted
 from overmerge.plan import InputRecord, Manifest, Plan, count_classes
 
 DEFAULT_MAX_MERGE_SIZE = 4 << 20  # larger files are never line-merged
@@ -38,22 +39,11 @@ def _check_layout(roots: dict[str, bytes]) -> None:
     for a in ("upper",):
         for b in ("old", "new"):
             ra, rb = roots[a], roots[b]
-            if ra == rb or ra.startswith(rb + b"/") or rb.startswith(ra + b"/"):
+            if paths.overlaps(ra, rb):
                 raise InputError(
                     f"{os.fsdecode(ra)}: {names[a]} and {names[b]} {os.fsdecode(rb)} overlap; "
                     "give three separate directories"
                 )
-
-
-def check_not_mounted(root: bytes, role: str) -> None:
-    from overmerge.mounts import layer_in_use
-
-    mount = layer_in_use(os.fsdecode(root))
-    if mount is not None:
-        raise MountedLayerError(
-            f"{os.fsdecode(root)}: {role} is in use by the overlay mounted on {mount.mountpoint}; "
-            "unmount it first (a layer under a mounted overlay must not be read or changed)"
-        )
 
 
 def read_layers(old: str | bytes | os.PathLike, new: str | bytes | os.PathLike, upper: str | bytes | os.PathLike) -> Layers:
