@@ -10,11 +10,28 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No example database: tests write nothing outside their tmp dirs (not even .hypothesis/).
+settings.register_profile("overmerge", database=None)
+settings.load_profile("overmerge")
 
 from overlayfs import OverlayDirs, mounted_overlay, unmount_all_under
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("OVERMERGE_CORPUS", "/work/shared/corpus"))
+
+
+def _find_corpus() -> Path:
+    """../shared/corpus beside the checkout (as in CI), else the developers' /work/shared."""
+    if "OVERMERGE_CORPUS" in os.environ:
+        return Path(os.environ["OVERMERGE_CORPUS"])
+    for candidate in (REPO.parent / "shared" / "corpus", Path("/work/shared/corpus")):
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared" / "corpus"
+
+
+CORPUS = _find_corpus()
 
 
 @pytest.fixture
@@ -53,5 +70,7 @@ def corpus() -> Path:
     """The read-only Debian corpus (see its README); skips when absent."""
     path = CORPUS / "debian-minbase"
     if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"Debian corpus not found at {path}: CI must run the corpus tests")
         pytest.skip(f"Debian corpus not found at {path} (set OVERMERGE_CORPUS)")
     return path
