@@ -170,6 +170,9 @@ class UpperEntry:
     redirect: bytes | None = None
     metacopy: bool = False
     origin: bytes | None = None
+    # overlay.nlink is set only on a copy-up of a lower hard link made with index=on:
+    # the kernel then shows this upper inode at every name of that lower inode.
+    indexed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,7 @@ def read_upper(root: bytes, manifest: list[tuple[bytes, bytes]] | None = None) -
             redirect=redirect,
             metacopy=node.kind == FILE and _overlay_attr(e.xattrs, b"metacopy") is not None,
             origin=_overlay_attr(e.xattrs, b"origin"),
+            indexed=node.kind != DIR and _overlay_attr(e.xattrs, b"nlink") is not None,
         )
         if node.kind == DIR:
             children[e.path] = []
@@ -256,6 +260,7 @@ def user_view(old: Tree, upper: Upper) -> UserView:
     hidden: dict[bytes, str] = {}
     renamed: dict[bytes, bytes] = {}
     redirect_sources: set[bytes] = set()
+    indexed: dict[tuple[int, int], Node] = {}  # OLD inode -> the upper copy the index points at
 
     top_root = upper.entries.get(b"")
     nodes[b""] = top_root.node if top_root else old.nodes[b""]
@@ -308,6 +313,10 @@ def user_view(old: Tree, upper: Upper) -> UserView:
             else:
                 if top.metacopy:
                     node = _metacopy_data(old, top, lpath, ldir, vpath, node)
+                if top.indexed:
+                    origin = _lower_origin(old, top, lpath, ldir)
+                    if origin is not None and origin.nlink > 1 and origin.inode is not None:
+                        indexed.setdefault(origin.inode, node)
                 if lower is not None and lower.kind == DIR and lpath == vpath:
                     hidden[vpath] = TYPE
                 nodes[vpath] = node
@@ -315,6 +324,12 @@ def user_view(old: Tree, upper: Upper) -> UserView:
     for source in redirect_sources:
         if source in hidden or source not in nodes:
             hidden[source] = RENAMED
+    if indexed:
+        # index=on: a name of a lower hard link that TOP does not touch still shows the
+        # copied-up inode (the kernel finds it through the index by the lower inode).
+        for vpath, node in nodes.items():
+            if node.inode in indexed and vpath not in upper.entries and node.kind != DIR:
+                nodes[vpath] = indexed[node.inode]
     view = Tree(b"", nodes, children)
     return UserView(view, hidden, renamed, frozenset(upper.entries), upper.namespace)
 
@@ -332,13 +347,23 @@ def _copy_lower(old: Tree, lpath: bytes, vpath: bytes, nodes: dict, children: di
             stack.extend((paths.join(lp, n), paths.join(vp, n)) for n in names)
 
 
+def _redirect_source(top: UpperEntry, ldir: bytes | None) -> bytes | None:
+    assert top.redirect is not None
+    if top.redirect.startswith(b"/"):
+        return top.redirect[1:]
+    return paths.join(ldir, top.redirect) if ldir is not None else None
+
+
+def _lower_origin(old: Tree, top: UpperEntry, lpath: bytes | None, ldir: bytes | None) -> Node | None:
+    """The OLD non-directory an upper non-directory was copied up from, if it is known."""
+    source = _redirect_source(top, ldir) if top.redirect is not None else lpath
+    lower = old.nodes.get(source) if source is not None else None
+    return lower if lower is not None and lower.kind != DIR and top.origin is not None else None
+
+
 def _metacopy_data(old: Tree, top: UpperEntry, lpath: bytes | None, ldir: bytes | None, vpath: bytes, node: Node) -> Node:
     """Metacopy: metadata from TOP, data from the lower file (what the user saw)."""
-    source = lpath
-    if top.redirect is not None:
-        source = top.redirect[1:] if top.redirect.startswith(b"/") else (
-            paths.join(ldir, top.redirect) if ldir is not None else None
-        )
+    source = _redirect_source(top, ldir) if top.redirect is not None else lpath
     lower = old.nodes.get(source) if source is not None else None
     if lower is None or lower.kind != FILE:
         raise InputError(
