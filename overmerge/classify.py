@@ -218,6 +218,14 @@ class Classifier:
             return True
         return any(anc in self.view.renamed for anc in _ancestors(path))
 
+    def _rename_source(self, path: bytes) -> bytes | None:
+        """The OLD path a path under a directory you renamed shows (None: not renamed)."""
+        for anc in (path, *_ancestors(path)):
+            source = self.view.renamed.get(anc)
+            if source is not None:
+                return source + path[len(anc):]
+        return None
+
     def _removed_by_vendor(self, path: bytes) -> str | None:
         """The vendor removed an ancestor directory, or replaced it with a non-directory."""
         for anc in _ancestors(path):
@@ -258,6 +266,18 @@ class Classifier:
             hidden = self._hidden_by_you(path)
             if hidden is not None:
                 return self._conflict(entry, o, y, n, hidden, vendor, structural=True)
+        if your == RENAMED and y is not None and n is None and o is None:
+            # You renamed a directory: what it shows at the new name is OLD's content at the
+            # source; the vendor removing that source is a modify/delete conflict here,
+            # where keeping your copy or dropping it is a real choice.
+            source = self._rename_source(path)
+            if source is not None and source in self.old and source not in self.new:
+                entry = self._conflict(entry, o, y, n, RENAMED, REMOVED, structural=False)
+                entry.reason = entry.reason.replace(
+                    "you renamed it; the vendor update removes it",
+                    f"you renamed it from {paths.display(source)}; the vendor update removes that",
+                )
+                return entry
         if vendor is None and your is not None and your != REMOVED:
             removed = self._removed_by_vendor(path)
             if removed is not None:
@@ -308,7 +328,8 @@ class Classifier:
             y is not None and n is not None and not structural and not attribute_diff(y, n, self.same)
         ):
             entry.resolution = IDENTICAL
-            entry.reason = f"{both} — both made the same change"
+            same = "both leave it absent" if y is None and your != vendor else "both made the same change"
+            entry.reason = f"{both} — {same}"
             return entry
 
         rule = self.rule_for(entry.path)
