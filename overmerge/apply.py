@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from overmerge import fsutil, paths
@@ -25,7 +25,7 @@ from overmerge.layers import ContentComparer, files_equal, read_bytes, read_tree
 from overmerge.merged import AsideItem, MergedNode, MergedView, build
 from overmerge.model import DECIDED, DIR, FILE, NEEDS_DECISION, Node, Tree, attribute_diff
 from overmerge.mounts import check_not_mounted
-from overmerge.plan import Plan
+from overmerge.plan import Manifest, Plan
 
 Crash = Callable[[str], None]
 JOURNAL_VERSION = 1
@@ -39,15 +39,35 @@ def _no_crash(_point: str) -> None:
 # Loading and checking
 
 
+REPLAN = "make a new plan with `overmerge plan --old OLD --new NEW --upper TOP -o PLAN.json`"
+
+
 def load_plan(path: str | os.PathLike) -> Plan:
+    """Read a plan file; every failure is one line naming the file and the fix."""
+    name = os.fspath(path)
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read())
+            raw = f.read()
     except FileNotFoundError:
-        raise InputError(f"{os.fspath(path)}: no such plan file; make one with `overmerge plan -o PLAN.json`") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{os.fspath(path)}: cannot read the plan: {exc}") from exc
-    return Plan.from_json(data, source=os.fspath(path))
+        raise InputError(f"{name}: no such plan file; make one with `overmerge plan -o PLAN.json`") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory, not a plan file; pass the PLAN.json written by `overmerge plan -o`") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the plan: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"{name}: not a valid plan (truncated or damaged JSON: {exc}); {REPLAN}") from exc
+    try:
+        return Plan.from_json(data, source=name)
+    except InputError as exc:
+        # Unsafe or malformed entries (e.g. an edited '../../etc/shadow'): name the file and the fix.
+        message = exc.message
+        if not message.startswith(f"{name}:"):
+            message = f"{name}: {message}"
+        if "new plan" not in message:
+            message += f"; the plan is damaged or was edited by hand: {REPLAN}"
+        raise InputError(message) from exc
 
 
 @dataclass
@@ -71,8 +91,7 @@ def prepare(plan: Plan, *, unresolved: str | None, rules=None) -> Prepared:
     for role, name in (("old", "OLD"), ("new", "NEW"), ("upper", "TOP")):
         check_not_mounted(os.path.realpath(roots[role]), name)
     layers = read_layers(roots["old"], roots["new"], roots["upper"])
-    for role in ("old", "new", "upper"):
-        plan.inputs[role].check_same(layers.manifests[role])
+    check_inputs(plan, layers.manifests, roots["upper"])
 
     options = plan.options or {}
     max_size = int(options.get("max_merge_size", DEFAULT_MAX_MERGE_SIZE))
@@ -119,6 +138,63 @@ def prepare(plan: Plan, *, unresolved: str | None, rules=None) -> Prepared:
     layout = compute_layout(merged, layers.new, content_same)
     namespace = plan.inputs["upper"].namespace or layers.view.namespace or "trusted"
     return Prepared(plan, layers, merged, layout, namespace, content_same)
+
+
+def _root_ctime_ignored(manifest: Manifest) -> Manifest:
+    """The manifest with the layer root's ctime blanked.
+
+    Renaming a directory changes its ctime, so `apply --in-place` followed by
+    `rollback` (two RENAME_EXCHANGEs) leaves TOP exactly as planned except for that
+    field. Everything else of the root (mode, owner, size, mtime, inode) and every
+    entry below it is still compared."""
+    items = []
+    for path, fp in manifest.items:
+        if path == b"":
+            parts = fp.split(b":")
+            if len(parts) == 7:
+                parts[5] = b"-"
+                fp = b":".join(parts)
+        items.append((path, fp))
+    return Manifest(tuple(items))
+
+
+def _without_root(manifest: Manifest) -> Manifest:
+    return Manifest(tuple((p, fp) for p, fp in manifest.items if p != b""))
+
+
+def check_inputs(plan: Plan, manifests: dict[str, Manifest], top: bytes) -> None:
+    """Refuse (StalePlanError) when a layer changed since the plan was made.
+
+    Two cases get their own message because "run `overmerge plan` again" would be
+    wrong advice there: this plan was already applied in place (TOP is now the new
+    upper for NEW; planning it against OLD again would treat the merge as your changes).
+    A root whose only difference is its ctime (a rollback renamed it back) is not a change."""
+    for role in ("old", "new", "upper"):
+        rec = plan.inputs[role]
+        seen = manifests[role]
+        if seen.digest() == rec.manifest.digest():
+            continue
+        if _root_ctime_ignored(seen).digest() == _root_ctime_ignored(rec.manifest).digest():
+            continue
+        if role == "upper":
+            prev = top + b".overmerge-prev"
+            if os.path.isdir(prev) and not os.path.islink(prev):
+                from overmerge.layers import read_upper
+
+                prev_manifest: list[tuple[bytes, bytes]] = []
+                try:
+                    read_upper(prev, manifest=prev_manifest)
+                except InputError:
+                    prev_manifest = []
+                if prev_manifest and (_without_root(Manifest(tuple(prev_manifest))).digest()
+                                      == _without_root(rec.manifest).digest()):
+                    raise StalePlanError(
+                        f"{rec.path}: this plan was already applied in place (the TOP it was made from is now "
+                        f"{os.fsdecode(prev)}); {rec.path} is the new upper for NEW: mount it over NEW, "
+                        f"or undo with `overmerge rollback {rec.path}` — do not plan it against OLD again"
+                    )
+        # Name the first path that really changed (not the root's ctime).
+        replace(rec, manifest=_root_ctime_ignored(rec.manifest)).check_same(_root_ctime_ignored(seen))
 
 
 def _overlay_decisions(plan: Plan, entries: list[Entry]) -> None:

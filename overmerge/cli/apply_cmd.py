@@ -66,4 +66,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_text(result))
+    if args.in_place and not args.workdir and not result.recovered:
+        warn_workdir(result.target)
     return EXIT_OK
+
+
+def warn_workdir(top: str) -> None:
+    """TOP changed under its overlay workdir: a stale index/ there makes the next mount
+    fail ("Stale file handle" with index=on), and nothing here knows where it is."""
+    print(f"overmerge: note: {top}'s overlay workdir was not emptied (no --workdir): empty it before "
+          "mounting, or the mount fails with 'Stale file handle' (index=on)", file=sys.stderr)

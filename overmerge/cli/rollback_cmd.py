@@ -26,4 +26,8 @@ def run(args: argparse.Namespace) -> int:
     message = rollback(os.fsencode(args.top), workdir=os.fsencode(args.workdir) if args.workdir else None,
                        crash=crash_hook())
     print(message)
+    if not args.workdir and message.startswith("restored"):
+        from overmerge.cli.apply_cmd import warn_workdir
+
+        warn_workdir(args.top)
     return EXIT_OK
