@@ -169,7 +169,7 @@ def load_rules(extra_dirs: Sequence[Path] = (), *, host_dir: Path | None = HOST_
     for d in extra_dirs:
         d = Path(d)
         if not d.is_dir():
-            raise RuleError(f"{d}: rules directory not found")
+            raise RuleError(f"{d}: rules directory not found; check the --rules path")
         dirs.append(d)
     for d in dirs:
         for path in sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
