@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"overmerge: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("overmerge: interrupted", file=sys.stderr)
+        print("overmerge: interrupted; run the same command again (a half-done apply is then "
+              "finished or cleaned up)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
