@@ -253,9 +253,11 @@ class Classifier:
         )
         your = None if untouched else change_of(o, y, ydiff)
         vendor = change_of(o, n, ndiff)
-        if your in (ADDED, REMOVED) and self._renamed_by_you(path) or (
-            your == REMOVED and self._hidden_by_you(path) == RENAMED
+        if your == ADDED and self._rename_source(path) in self.old or (
+            your == REMOVED and (self._renamed_by_you(path) or self._hidden_by_you(path) == RENAMED)
         ):
+            # Something new inside a directory you renamed is yours to have added; what
+            # it shows from OLD's source directory is the rename.
             your = RENAMED
         if your == REMOVED and self.view.hidden.get(path) == RENAMED:
             your = RENAMED
@@ -271,11 +273,16 @@ class Classifier:
             # source; the vendor removing that source is a modify/delete conflict here,
             # where keeping your copy or dropping it is a real choice.
             source = self._rename_source(path)
-            if source is not None and source in self.old and source not in self.new:
-                entry = self._conflict(entry, o, y, n, RENAMED, REMOVED, structural=False)
-                entry.reason = entry.reason.replace(
-                    "you renamed it; the vendor update removes it",
-                    f"you renamed it from {paths.display(source)}; the vendor update removes that",
+            src_old = self.old.get(source) if source is not None else None
+            src_new = self.new.get(source) if source is not None else None
+            if src_old is not None and (src_new is None or src_new.kind != src_old.kind):
+                gone = REMOVED if src_new is None else TYPE
+                entry = self._conflict(entry, o, y, n, RENAMED, gone, structural=False)
+                entry.change = RENAMED  # nothing changed type at the new name
+                what = "removes that" if src_new is None else f"replaces that with a {src_new.kind}"
+                tail = entry.reason.partition(" — ")[2]
+                entry.reason = f"you renamed it from {paths.display(source)}; the vendor update {what}" + (
+                    f" — {tail}" if tail else ""
                 )
                 return entry
         if vendor is None and your is not None and your != REMOVED:
