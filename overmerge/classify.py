@@ -254,7 +254,7 @@ class Classifier:
         your = None if untouched else change_of(o, y, ydiff)
         vendor = change_of(o, n, ndiff)
         if your == ADDED and self._rename_source(path) in self.old or (
-            your == REMOVED and (self._renamed_by_you(path) or self._hidden_by_you(path) == RENAMED)
+            your == REMOVED and self._hidden_by_you(path) == RENAMED
         ):
             # Something new inside a directory you renamed is yours to have added; what
             # it shows from OLD's source directory is the rename.

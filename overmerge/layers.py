@@ -305,8 +305,10 @@ def user_view(old: Tree, upper: Upper) -> UserView:
                             renamed[vpath] = source
                 elif not top.opaque and lower is not None and lower.kind == DIR:
                     sub_lower = lpath
-                if top.opaque and lower is not None and lower.kind == DIR and lpath == vpath:
-                    hidden[vpath] = REMOVED  # replaced wholesale
+                if lower is not None and lower.kind == DIR and lpath == vpath and sub_lower != lpath:
+                    # Replaced wholesale: an opaque directory, or one redirected to another
+                    # source (``rm -rf a; mv b a``) — OLD's a no longer shows through.
+                    hidden[vpath] = REMOVED
                 nodes[vpath] = node
                 children[vpath] = []
                 stack.append((vpath, sub_lower))
