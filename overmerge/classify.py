@@ -194,6 +194,7 @@ class Classifier:
         self.quick = quick_same_content or same_content
         self.merge_content = merge_content
         self.rule_for = rule_for or (lambda path: None)
+        self._targets: dict[bytes, bytes] | None = None  # rename source -> destination
 
     def all_paths(self) -> list[bytes]:
         keys = self.old.keys() | self.new.keys() | self.yours.keys()
@@ -225,6 +226,23 @@ class Classifier:
             if source is not None:
                 return source + path[len(anc):]
         return None
+
+    def _rename_target(self, path: bytes) -> bytes | None:
+        """Where a path of OLD went when you renamed it or a directory above it."""
+        if self._targets is None:
+            self._targets = {src: dst for dst, src in self.view.renamed.items()}
+        for anc in (path, *_ancestors(path)):
+            target = self._targets.get(anc)
+            if target is not None:
+                return target + path[len(anc):]
+        return None
+
+    def _rename_reason(self, path: bytes, y: Node | None) -> str:
+        """"renamed from X" at the new name, "renamed to Y" at the old one."""
+        other = self._rename_source(path) if y is not None else self._rename_target(path)
+        if other is None:
+            return _YOUR_WORDS[RENAMED]
+        return f"you renamed it {'from' if y is not None else 'to'} {paths.display(other)}"
 
     def _removed_by_vendor(self, path: bytes) -> str | None:
         """The vendor removed an ancestor directory, or replaced it with a non-directory."""
@@ -298,7 +316,8 @@ class Classifier:
             return entry
         if vendor is None:
             entry.cls, entry.change, entry.your_change = USER_MODIFIED, your, your
-            entry.reason = _describe(_YOUR_WORDS, your, ydiff, y)
+            entry.reason = (self._rename_reason(path, y) if your == RENAMED
+                            else _describe(_YOUR_WORDS, your, ydiff, y))
             return entry
         return self._conflict(entry, o, y, n, your, vendor, structural=False)
 

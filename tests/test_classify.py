@@ -163,6 +163,8 @@ def test_renamed_directory_with_vendor_change_under_old_name():
     top = {"a": WHITEOUT, "b": UpperEntry(d(), redirect=b"a")}
     r = run(old, new, top)
     assert (r["b/x"].cls, r["b/x"].change) == ("user-modified", "renamed")
+    assert r["b/x"].reason == "you renamed it from a/x"
+    assert r["b"].reason == "you renamed it from a"
     assert (r["a/x"].cls, r["a/x"].change) == ("conflict", "renamed")
     assert (r["a/y"].cls, r["a/y"].change) == ("conflict", "renamed")
 
@@ -193,3 +195,11 @@ def test_xattrs_merge_key_by_key():
     o = ((b"user.a", b"1"), (b"user.b", b"1"))
     assert merge_xattrs(o, ((b"user.a", b"2"), (b"user.b", b"1")), ((b"user.a", b"1"),)) == ((b"user.a", b"2"),)
     assert merge_xattrs(o, ((b"user.a", b"2"),), ((b"user.a", b"3"),)) is None
+
+
+def test_rename_reasons_name_the_other_end():
+    old = {"a": d(), "a/x": f("1")}
+    top = {"a": WHITEOUT, "b": UpperEntry(d(), redirect=b"a")}
+    r = run(old, old, top)
+    assert (r["a"].reason, r["a/x"].reason) == ("you renamed it to b", "you renamed it to b/x")
+    assert r["b/x"].reason == "you renamed it from a/x"
