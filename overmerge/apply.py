@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from overmerge import fsutil, paths
@@ -140,24 +140,6 @@ def prepare(plan: Plan, *, unresolved: str | None, rules=None) -> Prepared:
     return Prepared(plan, layers, merged, layout, namespace, content_same)
 
 
-def _root_ctime_ignored(manifest: Manifest) -> Manifest:
-    """The manifest with the layer root's ctime blanked.
-
-    Renaming a directory changes its ctime, so `apply --in-place` followed by
-    `rollback` (two RENAME_EXCHANGEs) leaves TOP exactly as planned except for that
-    field. Everything else of the root (mode, owner, size, mtime, inode) and every
-    entry below it is still compared."""
-    items = []
-    for path, fp in manifest.items:
-        if path == b"":
-            parts = fp.split(b":")
-            if len(parts) == 7:
-                parts[5] = b"-"
-                fp = b":".join(parts)
-        items.append((path, fp))
-    return Manifest(tuple(items))
-
-
 def _without_root(manifest: Manifest) -> Manifest:
     return Manifest(tuple((p, fp) for p, fp in manifest.items if p != b""))
 
@@ -165,16 +147,14 @@ def _without_root(manifest: Manifest) -> Manifest:
 def check_inputs(plan: Plan, manifests: dict[str, Manifest], top: bytes) -> None:
     """Refuse (StalePlanError) when a layer changed since the plan was made.
 
-    Two cases get their own message because "run `overmerge plan` again" would be
+    One case gets its own message because "run `overmerge plan` again" would be
     wrong advice there: this plan was already applied in place (TOP is now the new
     upper for NEW; planning it against OLD again would treat the merge as your changes).
-    A root whose only difference is its ctime (a rollback renamed it back) is not a change."""
+    (The manifests leave out the root's ctime, so a rollback that renamed TOP back is no change.)"""
     for role in ("old", "new", "upper"):
         rec = plan.inputs[role]
         seen = manifests[role]
         if seen.digest() == rec.manifest.digest():
-            continue
-        if _root_ctime_ignored(seen).digest() == _root_ctime_ignored(rec.manifest).digest():
             continue
         if role == "upper":
             prev = top + b".overmerge-prev"
@@ -193,8 +173,7 @@ def check_inputs(plan: Plan, manifests: dict[str, Manifest], top: bytes) -> None
                         f"{os.fsdecode(prev)}); {rec.path} is the new upper for NEW: mount it over NEW, "
                         f"or undo with `overmerge rollback {rec.path}` — do not plan it against OLD again"
                     )
-        # Name the first path that really changed (not the root's ctime).
-        replace(rec, manifest=_root_ctime_ignored(rec.manifest)).check_same(_root_ctime_ignored(seen))
+        rec.check_same(seen)  # names the first changed path
 
 
 def _overlay_decisions(plan: Plan, entries: list[Entry]) -> None:

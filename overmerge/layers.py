@@ -135,10 +135,14 @@ def walk(root: bytes) -> Iterator[RawEntry]:
         stack.extend(reversed(subdirs))
 
 
-def fingerprint(st: os.stat_result) -> bytes:
-    """What a plan remembers of an entry to notice a later change (ctime catches touch -r)."""
-    return b"%o:%d:%d:%d:%d:%d:%d" % (
-        st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+def fingerprint(st: os.stat_result, *, root: bool = False) -> bytes:
+    """What a plan remembers of an entry to notice a later change (ctime catches touch -r).
+
+    The layer root's ctime is left out: renaming the root itself (apply --in-place,
+    rollback) changes it without changing anything in the layer."""
+    ctime = b"-" if root else b"%d" % st.st_ctime_ns
+    return b"%o:%d:%d:%d:%d:%s:%d" % (
+        st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, ctime, st.st_ino,
     )
 
 
@@ -148,7 +152,7 @@ def read_tree(root: bytes, manifest: list[tuple[bytes, bytes]] | None = None) ->
     children: dict[bytes, list[bytes]] = {}
     for e in walk(root):
         if manifest is not None:
-            manifest.append((e.path, fingerprint(e.st)))
+            manifest.append((e.path, fingerprint(e.st, root=not e.path)))
         node = node_from_stat(e.abspath, e.st, e.xattrs)
         nodes[e.path] = node
         if node.kind == DIR:
@@ -198,7 +202,7 @@ def read_upper(root: bytes, manifest: list[tuple[bytes, bytes]] | None = None) -
     spaces: set[str] = set()
     for e in walk(root):
         if manifest is not None:
-            manifest.append((e.path, fingerprint(e.st)))
+            manifest.append((e.path, fingerprint(e.st, root=not e.path)))
         for key in e.xattrs:
             if key.startswith(b"trusted.overlay."):
                 spaces.add("trusted")
