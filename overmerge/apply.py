@@ -210,36 +210,46 @@ def compute_layout(merged: MergedView, new: Tree, content_same: Callable[[Merged
         m, n = nodes[p], new.nodes[p]
         return not attribute_diff(m.node, n, lambda a, b: content_same(m, b))
 
-    def visit(p: bytes, full: bool) -> list[tuple[bytes, str, bool]]:
+    ops: list[tuple[bytes, str, bool]] = []
+    has_ops: set[bytes] = set()  # directories below which something was emitted
+
+    def emit(p: bytes, op: str, opaque: bool = False) -> None:
+        ops.append((p, op, opaque))
+        if p:
+            has_ops.add(paths.parent_of(p))
+
+    # An explicit stack, not recursion: very deep trees must work. A directory over a
+    # NEW directory is revisited after its children ("done") to see whether it is needed.
+    stack: list[tuple[bytes, bool, bool]] = [(b"", False, False)]
+    while stack:
+        p, full, done = stack.pop()
+        if done:
+            if p in has_ops or not p or not equal(p):
+                emit(p, "dir")
+            continue
         m = nodes[p].node
         n = new.nodes.get(p)
-        lower_dir = not full and n is not None and n.kind == DIR
         if m.kind != DIR:
-            if not full and n is not None and equal(p):
-                return []
-            return [(p, "full", False)]
-        if not lower_dir:
-            ops: list[tuple[bytes, str, bool]] = [(p, "dir", False)]
-            for c in children.get(p, []):
-                ops += visit(paths.join(p, c), True)
-            return ops
-        new_children = new.children.get(p, [])
-        gone = [c for c in new_children if paths.join(p, c) not in nodes]
-        kept = any(paths.join(p, c) in nodes and equal(paths.join(p, c)) for c in new_children)
+            if full or n is None or not equal(p):
+                emit(p, "full")
+            continue
+        kids = [paths.join(p, c) for c in children.get(p, [])]
+        if full or n is None or n.kind != DIR:
+            emit(p, "dir")
+            stack.extend((k, True, False) for k in kids)
+            continue
+        gone = [paths.join(p, c) for c in new.children.get(p, []) if paths.join(p, c) not in nodes]
+        kept = any(q in nodes and equal(q) for q in (paths.join(p, c) for c in new.children.get(p, [])))
         if p and gone and not kept:
-            ops = [(p, "dir", True)]
-            for c in children.get(p, []):
-                ops += visit(paths.join(p, c), True)
-            return ops
-        inner: list[tuple[bytes, str, bool]] = [(paths.join(p, c), "whiteout", False) for c in gone]
-        for c in children.get(p, []):
-            inner += visit(paths.join(p, c), False)
-        if inner or not p or not equal(p):
-            inner.sort(key=lambda op: op[0])
-            return [(p, "dir", False)] + inner
-        return []
+            # The merged view replaces NEW's directory wholesale: opaque, no whiteouts inside.
+            emit(p, "dir", True)
+            stack.extend((k, True, False) for k in kids)
+            continue
+        for q in gone:
+            emit(q, "whiteout")
+        stack.append((p, False, True))
+        stack.extend((k, False, False) for k in kids)
 
-    ops = visit(b"", False)
     # Pre-order by path keeps parents before children.
     ops.sort(key=lambda op: _path_key(op[0]))
     return ops

@@ -14,7 +14,6 @@ import ctypes.util
 import errno
 import fcntl
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 
@@ -159,10 +158,24 @@ def fsync_path(path: bytes) -> None:
         os.close(fd)
 
 
+def _dirs_below(root: bytes) -> Iterator[bytes]:
+    """``root`` and every directory below it, parents first, never following links.
+
+    A loop, not recursion (os.walk and shutil.rmtree recurse and fail on very deep
+    trees). Each directory is yielded before it is listed, so the caller may make it
+    readable first."""
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        yield d
+        with os.scandir(d) as it:
+            stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
+
+
 def fsync_dirs(root: bytes) -> None:
     """fsync every directory under ``root`` (files were fsynced when written)."""
-    for dirpath, _dirnames, _files in os.walk(root, followlinks=False):
-        fsync_path(dirpath)
+    for d in _dirs_below(root):
+        fsync_path(d)
 
 
 def remove_tree(path: bytes) -> None:
@@ -171,16 +184,20 @@ def remove_tree(path: bytes) -> None:
         st = os.lstat(path)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(st.st_mode):
-        # Directories we staged may be mode 000 (an overlay work dir) — make them removable.
-        for dirpath, dirnames, _ in os.walk(path, followlinks=False):
-            for d in dirnames:
-                full = os.path.join(dirpath, d)
-                if not os.path.islink(full):
-                    os.chmod(full, 0o700)
-        shutil.rmtree(path)
-    else:
+    if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
+        return
+    dirs = []
+    for d in _dirs_below(path):
+        # Directories we staged may be mode 000 (an overlay work dir): make them removable.
+        os.chmod(d, 0o700)
+        dirs.append(d)
+    for d in reversed(dirs):  # children before parents
+        with os.scandir(d) as it:
+            for e in it:
+                if not e.is_dir(follow_symlinks=False):
+                    os.unlink(e.path)
+        os.rmdir(d)
 
 
 def empty_dir(path: bytes) -> None:

@@ -237,6 +237,19 @@ def read_upper(root: bytes, manifest: list[tuple[bytes, bytes]] | None = None) -
     return Upper(root, entries, children, spaces.pop() if spaces else "trusted")
 
 
+def origin_inode(value: bytes) -> int | None:
+    """The lower inode number in an ``overlay.origin`` file handle (ext4/xfs/tmpfs forms),
+    or None when the handle is of another form."""
+    if len(value) < 25 or value[1] != 0xFB:
+        return None
+    fid_type, fid = value[4], value[21:]
+    if fid_type in (1, 2) and len(fid) >= 4:  # FILEID_INO32_GEN[_PARENT]: ext2/3/4, ...
+        return int.from_bytes(fid[:4], "little")
+    if fid_type in (0x81, 0x82) and len(fid) >= 8:  # 64-bit inode forms: xfs, tmpfs
+        return int.from_bytes(fid[:8], "little")
+    return None
+
+
 def _check_redirect(abspath: bytes, redirect: bytes) -> None:
     target = redirect[1:] if redirect.startswith(b"/") else redirect
     try:

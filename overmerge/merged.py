@@ -174,13 +174,26 @@ def _parent_blocked(result: MergedView, parent: bytes) -> bool:
 
 def _ensure_parent(result: MergedView, parent: bytes, old: Tree, new: Tree, view: UserView) -> bool:
     """Make sure ``parent`` (and its ancestors) is a directory in the merged view."""
+    missing: list[bytes] = []  # nearest first; a loop, not recursion: paths may be very deep
+    p = parent
+    while True:
+        m = result.nodes.get(p)
+        if m is not None and m.node.kind == DIR:
+            break
+        if p in result.chosen:
+            return False
+        missing.append(p)
+        if not p:
+            break
+        p = paths.parent_of(p)
+    for p in reversed(missing):
+        if not _restore_dir(result, p, old, new, view):
+            return False
+    return True
+
+
+def _restore_dir(result: MergedView, parent: bytes, old: Tree, new: Tree, view: UserView) -> bool:
     m = result.nodes.get(parent)
-    if m is not None and m.node.kind == DIR:
-        return True
-    if parent in result.chosen:
-        return False
-    if parent and not _ensure_parent(result, paths.parent_of(parent), old, new, view):
-        return False
     for tree_nodes in (view.tree.nodes, new.nodes, old.nodes):  # restore from yours, else NEW, else OLD
         node = tree_nodes.get(parent)
         if node is not None and node.kind == DIR:

@@ -14,7 +14,16 @@ from pathlib import Path
 from overmerge import paths
 from overmerge.classify import Classifier, ContentMerge, Entry
 from overmerge.errors import InputError
-from overmerge.layers import ContentComparer, check_root, read_bytes, read_tree, read_upper, user_view
+from overmerge.layers import (
+    ContentComparer,
+    Upper,
+    check_root,
+    origin_inode,
+    read_bytes,
+    read_tree,
+    read_upper,
+    user_view,
+)
 from overmerge.model import UNCHANGED, Node, Tree, UserView
 from overmerge.mounts import check_not_mounted
 from overmerge.plan import InputRecord, Manifest, Plan, count_classes
@@ -58,12 +67,44 @@ def read_layers(old: str | bytes | os.PathLike, new: str | bytes | os.PathLike, 
     old_tree = read_tree(roots["old"], seen["old"])
     new_tree = read_tree(roots["new"], seen["new"])
     top = read_upper(roots["upper"], seen["upper"])
+    check_layer_order(old_tree, new_tree, top)
     view = user_view(old_tree, top)
     return Layers(
         old_tree, new_tree, view,
         {role: Manifest(tuple(items)) for role, items in seen.items()},
         roots,
     )
+
+
+def check_layer_order(old: Tree, new: Tree, top: Upper) -> None:
+    """Refuse --old and --new given the wrong way round.
+
+    The kernel records in ``overlay.origin`` which lower inode a TOP entry was copied
+    up from. When those inodes are NEW's at the same paths and never OLD's, TOP was
+    made on what is passed as --new. Undecodable handles, re-extracted bases (no match
+    either way) and renamed entries (their origin is at another path) say nothing."""
+    matches_old = matches_new = 0
+    example = b""
+    for path, entry in top.entries.items():
+        if entry.origin is None or entry.redirect is not None:
+            continue
+        ino = origin_inode(entry.origin)
+        o, n = old.nodes.get(path), new.nodes.get(path)
+        if ino is None or o is None or n is None or o.inode is None or n.inode is None:
+            continue
+        if o.inode[1] == n.inode[1]:
+            continue
+        if ino == o.inode[1]:
+            matches_old += 1
+        elif ino == n.inode[1]:
+            matches_new += 1
+            example = example or path
+    if matches_new and not matches_old:
+        raise InputError(
+            f"{os.fsdecode(top.root)}: TOP was made on the layer given as --new ({os.fsdecode(new.root)}), "
+            f"not on --old ({os.fsdecode(old.root)}): its copy-ups (e.g. {paths.display(example) or '/'}) "
+            "come from --new's files; swap --old and --new"
+        )
 
 
 def load_ruleset(rule_dirs: Sequence[Path] = (), host_dir: Path | None = Path("/etc/overmerge/rules.d")):
