@@ -9,7 +9,8 @@ the rules (and to file reading).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from overmerge import paths
@@ -396,8 +397,6 @@ class Classifier:
                 entry.reason = f"{both} — merged by rule {outcome.rule or outcome.result.strategy}"
                 merged = outcome.result.merged
                 if merged is not None:
-                    import hashlib
-
                     entry.merged_sha256 = hashlib.sha256(merged).hexdigest()
                 entry.taken = outcome.result.taken
                 return entry
@@ -431,15 +430,4 @@ def classify(
     ).classify_all()
 
 
-def counts(entries: Iterable[Entry], total_paths: int | None = None) -> Mapping[str, int]:
-    result = {UNCHANGED: 0, UPSTREAM_CHANGED: 0, USER_MODIFIED: 0, CONFLICT: 0}
-    for e in entries:
-        result[e.cls] += 1
-    return result
-
-
-def parent_dirs(path: bytes) -> list[bytes]:
-    return list(_ancestors(path))
-
-
-__all__ = ["Classifier", "ContentMerge", "Entry", "classify", "merge_attributes", "merge_xattrs", "paths"]
+__all__ = ["Classifier", "ContentMerge", "Entry", "classify", "merge_attributes", "merge_xattrs"]

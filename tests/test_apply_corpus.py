@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from applyhelp import check_upper_format, kernel_tree
-from overlayfs import mounted_overlay, requires_root
-from test_corpus_plan import ACCOUNT_BY_HAND, USER_SCRIPT, _extract
+from overlayfs import requires_root
+from test_corpus_plan import make_corpus_layers
 
 pytestmark = [requires_root, pytest.mark.root, pytest.mark.slow]
 
@@ -31,17 +29,9 @@ def _read(tree, path: str) -> bytes | None:
 
 
 def test_corpus_apply(corpus: Path, tmp_path: Path, run_cli) -> None:
-    old = _extract(corpus / "bullseye-etc.tar.gz", tmp_path / "old")
-    new = _extract(corpus / "bookworm-etc.tar.gz", tmp_path / "new")
-    with mounted_overlay(old, tmp_path) as ov:
-        if shutil.which("useradd"):
-            subprocess.run(["useradd", "--prefix", str(ov.merged), "-u", "1000", "-U",
-                            "-s", "/bin/bash", "alice"], check=True, capture_output=True)
-        else:
-            ov.run(ACCOUNT_BY_HAND)
-        ov.run(USER_SCRIPT)
+    old, new, upper = make_corpus_layers(corpus, tmp_path)
     plan = tmp_path / "plan.json"
-    proc = run_cli("plan", "--old", old, "--new", new, "--upper", ov.upper, "-o", plan)
+    proc = run_cli("plan", "--old", old, "--new", new, "--upper", upper, "-o", plan)
     assert proc.returncode in (0, 1), proc.stderr
     out = tmp_path / "newupper"
     proc = run_cli("apply", plan, "--output", out, "--unresolved", "keep-user", "--verify", "--json")

@@ -94,11 +94,8 @@ def _extract(tarball: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def corpus_plan(corpus, tmp_path_factory):
-    from overmerge.planner import make_plan
-
-    tmp = tmp_path_factory.mktemp("corpus")
+def make_corpus_layers(corpus: Path, tmp: Path) -> tuple[Path, Path, Path]:
+    """bullseye as OLD, bookworm as NEW, and TOP made through a real mount over OLD."""
     old = _extract(corpus / "bullseye-etc.tar.gz", tmp / "old")
     new = _extract(corpus / "bookworm-etc.tar.gz", tmp / "new")
     with mounted_overlay(old, tmp) as ov:
@@ -109,7 +106,15 @@ def corpus_plan(corpus, tmp_path_factory):
         else:
             ov.run(ACCOUNT_BY_HAND)
         ov.run(USER_SCRIPT)
-    plan = make_plan(old, new, ov.upper, include_unchanged=True)
+    return old, new, ov.upper
+
+
+@pytest.fixture(scope="module")
+def corpus_plan(corpus, tmp_path_factory):
+    from overmerge.planner import make_plan
+
+    old, new, upper = make_corpus_layers(corpus, tmp_path_factory.mktemp("corpus"))
+    plan = make_plan(old, new, upper, include_unchanged=True)
     return {e.path: e for e in plan.entries}
 
 

@@ -34,9 +34,21 @@ def _deep(root: Path, depth: int) -> bytes:
     return rel
 
 
+@pytest.fixture
+def deep_tmp(tmp_path: Path):
+    """tmp_path, emptied with overmerge's own loop afterwards: pytest's cleanup of old
+    tmp dirs uses shutil.rmtree, which recurses and fails on these trees."""
+    from overmerge.fsutil import remove_tree
+
+    yield tmp_path
+    for child in tmp_path.iterdir():
+        remove_tree(os.fsencode(child))
+
+
 @requires_root
 @pytest.mark.root
-def test_deep_tree_plans_applies_and_verifies(tmp_path: Path, run_cli) -> None:
+def test_deep_tree_plans_applies_and_verifies(deep_tmp: Path, run_cli) -> None:
+    tmp_path = deep_tmp
     old, new, top = (tmp_path / n for n in ("old", "new", "top"))
     for d in (old, new, top):
         d.mkdir()
@@ -54,7 +66,8 @@ def test_deep_tree_plans_applies_and_verifies(tmp_path: Path, run_cli) -> None:
     assert (flat / os.fsdecode(rel)).read_bytes() == b"deep\n"
 
 
-def test_remove_tree_handles_deep_and_unreadable_dirs(tmp_path: Path) -> None:
+def test_remove_tree_handles_deep_and_unreadable_dirs(deep_tmp: Path) -> None:
+    tmp_path = deep_tmp
     from overmerge.fsutil import remove_tree
 
     root = tmp_path / "stage"
