@@ -77,6 +77,7 @@ class Entry:
     taken: str | None = None  # whole-file rule: "yours" or "new"
     merged_sha256: str | None = None  # content merged by a rule
     decision: dict | None = None
+    hunk_choices: tuple | None = None  # resolve's per-hunk progress (JSON values); apply ignores it
 
     @property
     def needs_decision(self) -> bool:

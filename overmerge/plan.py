@@ -170,6 +170,8 @@ def entry_to_json(e: Entry) -> dict:
         data["merged_sha256"] = e.merged_sha256
     if e.decision is not None:
         data["decision"] = e.decision
+    if e.hunk_choices is not None:
+        data["hunk_choices"] = list(e.hunk_choices)
     return data
 
 
@@ -198,7 +200,17 @@ def entry_from_json(obj: dict) -> Entry:
         taken=obj.get("taken"),
         merged_sha256=obj.get("merged_sha256"),
         decision=obj.get("decision"),
+        hunk_choices=_hunk_choices_from_json(obj),
     )
+
+
+def _hunk_choices_from_json(obj: dict) -> tuple | None:
+    value = obj.get("hunk_choices")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InputError(f"plan entry {obj.get('path')!r}: hunk_choices is not a list")
+    return tuple(value)
 
 
 # ---------------------------------------------------------------------------

@@ -8,8 +8,10 @@ history. ``FileSession.decision()`` is the value written into the plan entry
     {"take": "yours" | "new" | "content", "content": str (or "content_b64"),
      "by": "user", "keep_aside": bool}
 
-``PlanFile`` holds a plan and writes it back atomically after every decision,
-so quitting loses nothing. ``LayerSource`` reads the three file versions from
+While a file is partly resolved, its per-hunk choices are kept in the entry's
+``hunk_choices`` (one JSON value per hunk: null, a choice name, or the edited
+text); apply never reads them. ``PlanFile`` holds a plan and writes it back
+atomically after every choice, so quitting loses nothing. ``LayerSource`` reads the three file versions from
 the layers the plan recorded (slow: run it off the UI thread).
 """
 from __future__ import annotations
@@ -27,13 +29,14 @@ from overmerge.classify import Entry
 from overmerge.errors import InputError
 from overmerge.merge import has_markers, render_markers, resolve_chunks
 from overmerge.merge.base import Chunk, Hunk, MergeResult
-from overmerge.model import AUTO_MERGED, CONFLICT, DECIDED, IDENTICAL, NEEDS_DECISION, REMOVED
+from overmerge.model import AUTO_MERGED, CONFLICT, DECIDED, IDENTICAL, NEEDS_DECISION, REMOVED, USER_MODIFIED
 from overmerge.plan import Plan
 
 # Row states shown in the list.
 OPEN = "open"
 RESOLVED = "resolved"
 AUTO = "auto-merged"
+YOUR_CHANGE = "your change"  # a user-modified path: shown for review, nothing to decide
 
 # Hunk choices (the names resolve_chunks understands) or explicit bytes.
 YOURS = "yours"
@@ -49,7 +52,9 @@ WHOLE_ASIDE = "aside"  # keep yours, save the vendor's copy aside
 
 
 def entry_state(e: Entry) -> str:
-    """open / resolved / auto-merged for a conflict entry."""
+    """open / resolved / auto-merged for a conflict entry; "your change" for a user-modified one."""
+    if e.cls == USER_MODIFIED:
+        return YOUR_CHANGE
     if e.resolution == NEEDS_DECISION:
         return OPEN
     if e.resolution == DECIDED:
@@ -63,6 +68,12 @@ def conflict_entries(plan: Plan) -> list[Entry]:
     rows = [e for e in plan.entries if e.cls == CONFLICT]
     rows.sort(key=lambda e: (order[entry_state(e)], e.path))
     return rows
+
+
+def attention_entries(plan: Plan) -> list[Entry]:
+    """The paths the list shows: conflicts (as ``conflict_entries``), then your changes by path."""
+    mine = sorted((e for e in plan.entries if e.cls == USER_MODIFIED), key=lambda e: e.path)
+    return conflict_entries(plan) + mine
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,34 @@ def make_decision(take: str, *, content: bytes | None = None, keep_aside: bool =
     decision["by"] = "user"
     decision["keep_aside"] = keep_aside
     return decision
+
+
+HUNK_CHOICE_NAMES = (YOURS, NEW, BOTH_YOURS_FIRST, BOTH_NEW_FIRST)
+
+
+def choice_to_json(choice: Choice | None) -> str | dict | None:
+    """One item of an entry's ``hunk_choices``: null (open), a choice name, or the edited text."""
+    if choice is None or isinstance(choice, str):
+        return choice
+    return content_field(choice)
+
+
+def choice_from_json(value: object) -> Choice | None:
+    """The inverse of ``choice_to_json``; ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in HUNK_CHOICE_NAMES:
+            raise ValueError(f"unknown hunk choice {value!r}")
+        return value
+    if isinstance(value, dict) and ("content" in value or "content_b64" in value):
+        try:
+            data = decision_content(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"bad edited hunk: {exc}") from exc
+        if data is not None and not has_markers(data):
+            return data
+    raise ValueError(f"bad hunk choice {value!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -234,15 +273,22 @@ class FileSession:
         self.path = entry.path
         self.entry = entry
         self.sides = sides
-        self.chunks: tuple[Chunk, ...] | None = sides.chunks
+        # A user-modified path is shown for review only: no hunks, no decision.
+        self.read_only = entry.cls != CONFLICT
+        self.chunks: tuple[Chunk, ...] | None = None if self.read_only else sides.chunks
         self.hunks: list[Hunk] = [c for c in self.chunks if isinstance(c, Hunk)] if self.chunks else []
         self.original_resolution = entry.resolution if entry.resolution != DECIDED else NEEDS_DECISION
         self._state = _State([None] * len(self.hunks))
         self._history: list[_State] = []
         self.draft: bytes | None = None  # last whole-file edit that still held markers
         self.view_cache: dict = {}  # what a front end precomputed for display (e.g. whole-file diffs)
+        self.restore_note: str | None = None  # why saved hunk choices were not restored
+        if self.read_only:
+            return
         if entry.decision:
             self._load(entry.decision)
+        if entry.hunk_choices is not None:
+            self._restore_choices(list(entry.hunk_choices))
 
     def _load(self, decision: dict) -> None:
         take = decision.get("take")
@@ -252,6 +298,39 @@ class FileSession:
             self._state.whole = WHOLE_ASIDE if decision.get("keep_aside") else WHOLE_YOURS
         elif take == "new":
             self._state.whole = WHOLE_NEW
+
+    def _restore_choices(self, saved: list) -> None:
+        """Per-hunk progress from the plan, if it still fits the file's hunks."""
+        if len(saved) != len(self.hunks):
+            self.restore_note = (f"{len(saved)} saved hunk choice(s) ignored: "
+                                 f"the file now has {len(self.hunks)} hunk(s)")
+            return
+        try:
+            choices = [choice_from_json(v) for v in saved]
+        except ValueError as exc:
+            self._state.choices = [None] * len(self.hunks)
+            self.restore_note = f"saved hunk choices ignored: {exc}"
+            return
+        s = self._state
+        if s.whole is not None:
+            return  # a whole-file decision settles every hunk
+        if s.content is not None:
+            # Decided hunk by hunk: show the choices (not an opaque edit) if they give the same bytes.
+            if all(c is not None for c in choices) and \
+                    resolve_chunks(self.chunks or (), choices) == s.content:  # type: ignore[arg-type]
+                s.content = None
+                s.choices = choices
+            return
+        s.choices = choices
+
+    def hunk_choices_json(self) -> list | None:
+        """The entry's ``hunk_choices``: per-hunk progress, or None when there is none to keep."""
+        s = self._state
+        if not self.hunks or s.whole is not None or s.content is not None:
+            return None
+        if all(c is None for c in s.choices):
+            return None
+        return [choice_to_json(c) for c in s.choices]
 
     # -- what kind of conflict -------------------------------------------------
 
@@ -285,6 +364,8 @@ class FileSession:
 
     def whole_choices(self) -> list[tuple[str, str]]:
         """(whole-file choice, label) that make sense for this conflict."""
+        if self.read_only:
+            return []
         yours = "keep it deleted" if self.your_side_absent else "keep yours"
         new = "delete it (the vendor removed it)" if self.new_side_absent else (
             "restore the vendor's" if self.your_side_absent else "take the vendor's")
@@ -313,6 +394,7 @@ class FileSession:
 
     def take(self, index: int, choice: Choice) -> None:
         """Resolve hunk ``index`` (a choice name or explicit bytes without markers)."""
+        self._check_writable()
         if not 0 <= index < len(self.hunks):
             raise IndexError(index)
         if isinstance(choice, bytes) and has_markers(choice):
@@ -323,7 +405,12 @@ class FileSession:
         self._state.whole = None
         self._state.content = None
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ValueError("your change is kept as it is: nothing to decide")
+
     def take_whole(self, whole: str) -> None:
+        self._check_writable()
         if whole not in (WHOLE_YOURS, WHOLE_NEW, WHOLE_ASIDE):
             raise ValueError(whole)
         self._push()
@@ -332,6 +419,7 @@ class FileSession:
 
     def set_content(self, data: bytes) -> None:
         """The whole file as edited; refused while it holds conflict markers."""
+        self._check_writable()
         if has_markers(data):
             self.draft = data
             raise ValueError("the file still holds conflict markers")
@@ -395,8 +483,10 @@ class FileSession:
         return render_markers(MergeResult("text", tuple(out)))
 
     def decision(self) -> dict | None:
-        """The decision for the plan, or None while something is open."""
+        """The decision for the plan, or None while something is open (always None when read-only)."""
         s = self._state
+        if self.read_only:
+            return None
         if s.whole == WHOLE_YOURS:
             return make_decision("yours")
         if s.whole == WHOLE_NEW:
@@ -414,6 +504,8 @@ class FileSession:
 
     def summary(self) -> str:
         """One line: what is decided for this file."""
+        if self.read_only:
+            return "your change: kept as it is, nothing to decide"
         d = self.decision()
         if d is None:
             if self.original_resolution in (AUTO_MERGED, IDENTICAL):
@@ -461,20 +553,31 @@ class PlanFile:
             raise InputError(f"{self.path}: cannot write the plan: {exc.strerror}") from exc
 
     def record(self, session: FileSession) -> bool:
-        """Write the session's decision (or its absence) into the plan; True if it changed."""
+        """Write the session's decision (or its absence) and its per-hunk progress into the plan.
+
+        True if the plan changed (and was saved).
+        """
+        if session.read_only:
+            return False
         entry = self.entry(session.path)
         decision = session.decision()
+        choices = session.hunk_choices_json()
+        hunk_choices = tuple(choices) if choices is not None else None
+        changed = False
         if decision is not None:
-            if entry.resolution == DECIDED and entry.decision == decision:
-                return False
-            self.plan.decide(session.path, decision)
-        else:
-            if entry.resolution != DECIDED:
-                return False
+            if not (entry.resolution == DECIDED and entry.decision == decision):
+                self.plan.decide(session.path, decision)
+                changed = True
+        elif entry.resolution == DECIDED:
             entry.decision = None
             entry.resolution = session.original_resolution
-        self.save()
-        return True
+            changed = True
+        if entry.hunk_choices != hunk_choices:
+            entry.hunk_choices = hunk_choices
+            changed = True
+        if changed:
+            self.save()
+        return changed
 
 
 # ---------------------------------------------------------------------------
@@ -513,6 +616,27 @@ def hunk_diffs(h: Hunk, before: Sequence[bytes] = (), after: Sequence[bytes] = (
     back = len(pre)
     return (diff_lines(old, pre + list(h.yours) + post, big, a_start=h.old_start - back, b_start=h.yours_start - back),
             diff_lines(old, pre + list(h.new) + post, big, a_start=h.old_start - back, b_start=h.new_start - back))
+
+
+def _is_text(data: bytes | None) -> bool:
+    return data is not None and b"\0" not in data[:8000]
+
+
+def your_change_lines(sides: Sides) -> list[tuple[str, str]]:
+    """Read-only view of your change (OLD → yours) at a user-modified path.
+
+    The text diff when both sides are text files (an added file diffs against
+    nothing); otherwise one line describing OLD → yours. Whole-file diff: run
+    it off the UI thread.
+    """
+    old_text = sides.old_kind is None or (sides.old_kind == "file" and _is_text(sides.old))
+    if sides.your_kind == "file" and _is_text(sides.yours) and old_text:
+        lines = diff_lines(lines_of(sides.old), lines_of(sides.yours))
+        if lines:
+            return lines
+    before = sides.describe.get("old", "?")
+    after = sides.describe.get("yours", "?")
+    return [(" ", f"{before} → {after}" if before != after else after)]
 
 
 def lines_of(data: bytes | None) -> list[bytes]:

@@ -127,6 +127,22 @@ def test_open_conflicts_exit_1_and_nothing_written(tmp_path: Path, run_cli) -> N
     assert (out / "etc/a").exists() is False  # NEW's version: nothing in the new upper
 
 
+def test_partial_hunk_choices_do_not_decide(tmp_path: Path, run_cli) -> None:
+    """`resolve` keeps per-hunk progress in `hunk_choices`; apply reads `decision` only."""
+    spec = {"old": {"etc/a": "1\n2\n3\n4\n5\n"}, "new": {"etc/a": "1n\n2\n3\n4\n5n\n"},
+            "user": "printf '1y\\n2\\n3\\n4\\n5y\\n' > etc/a\n"}
+    layers, plan, plan_path = _build(tmp_path, spec)
+    data = json.loads(plan_path.read_text())
+    entry = next(e for e in data["entries"] if e["path"] == "etc/a")
+    assert entry["resolution"] == "needs-decision" and len(entry["hunks"]) == 2
+    entry["hunk_choices"] = ["yours", None]
+    plan_path.write_text(json.dumps(data))
+    out = tmp_path / "newupper"
+    proc = run_cli("apply", plan_path, "--output", out)
+    assert proc.returncode == 1, proc.stderr
+    assert b"etc/a" in proc.stderr and not out.exists()
+
+
 def test_refusals(tmp_path: Path, run_cli, overlay_mount) -> None:
     layers, plan, plan_path = _build(tmp_path, {"old": {"etc/a": "1\n"}, "new": {"etc/a": "1\n"},
                                                 "user": "echo 2 > etc/a\n"})

@@ -18,16 +18,21 @@ from overmerge.resolution import (
     WHOLE_ASIDE,
     WHOLE_NEW,
     YOURS,
+    YOUR_CHANGE,
     FileSession,
     LayerSource,
     PlanFile,
     Sides,
+    attention_entries,
+    choice_from_json,
+    choice_to_json,
     conflict_entries,
     decision_content,
     diff_lines,
     hunk_diffs,
     make_decision,
     progress,
+    your_change_lines,
 )
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="whiteouts need CAP_MKNOD")
@@ -90,6 +95,67 @@ def test_whole_file_choices_and_reload_from_decision():
     assert again.original_resolution == "needs-decision"
 
 
+def test_partial_choices_restored_from_the_entry():
+    s = two_hunk_session()
+    s.take(0, BOTH_NEW_FIRST)
+    saved = s.hunk_choices_json()
+    assert saved == ["both-new-first", None]
+    s.entry.hunk_choices = tuple(saved)
+    again = FileSession(s.entry, s.sides)
+    assert again.choices == [BOTH_NEW_FIRST, None] and again.next_open(-1) == 1
+    assert again.restore_note is None and again.decision() is None
+    again.take(1, b"edited\n")
+    assert again.hunk_choices_json() == ["both-new-first", {"content": "edited\n"}]
+    # Decided hunk by hunk: reopening shows the choices, not an opaque edit.
+    s.entry.decision, s.entry.resolution = again.decision(), "decided"
+    s.entry.hunk_choices = tuple(again.hunk_choices_json())
+    third = FileSession(s.entry, s.sides)
+    assert third.content is None and third.choices == again.choices and third.decision() == again.decision()
+
+
+def test_saved_choices_ignored_when_the_hunks_changed():
+    s = two_hunk_session()
+    s.entry.hunk_choices = ("yours",)
+    again = FileSession(s.entry, s.sides)
+    assert again.choices == [None, None] and "now has 2 hunk(s)" in again.restore_note
+    s.entry.hunk_choices = ("sideways", None)
+    again = FileSession(s.entry, s.sides)
+    assert again.choices == [None, None] and "unknown hunk choice" in again.restore_note
+
+
+def test_hunk_choice_json_round_trip():
+    for choice in (None, YOURS, NEW, BOTH_YOURS_FIRST, BOTH_NEW_FIRST, b"text\n", b"\xff\n"):
+        assert choice_from_json(json.loads(json.dumps(choice_to_json(choice)))) == choice
+    assert choice_to_json(b"\xff\n") == {"content_b64": "/wo="}
+    for bad in ("mine", 3, {"content": "<<<<<<< a\n=======\n>>>>>>> b\n"}, {}):
+        with pytest.raises(ValueError):
+            choice_from_json(bad)
+
+
+def test_entry_json_keeps_hunk_choices():
+    from overmerge.plan import entry_from_json, entry_to_json
+
+    e = Entry(b"etc/x", "conflict", change="modified", resolution="needs-decision")
+    assert "hunk_choices" not in entry_to_json(e)
+    e.hunk_choices = ("yours", None, {"content": "x\n"})
+    data = json.loads(json.dumps(entry_to_json(e)))
+    assert data["hunk_choices"] == ["yours", None, {"content": "x\n"}]
+    assert entry_from_json(data).hunk_choices == e.hunk_choices
+
+
+def test_your_change_is_read_only():
+    e = Entry(b"etc/localtime", "user-modified", change="added", your_change="added", reason="you added it")
+    sides = Sides(None, "symlink", None, describe={"old": "absent", "yours": "symlink → /z", "new": "absent"})
+    s = FileSession(e, sides)
+    assert s.read_only and s.whole_choices() == [] and s.decision() is None
+    assert your_change_lines(sides) == [(" ", "absent → symlink → /z")]
+    from overmerge.resolution import entry_state
+
+    assert entry_state(e) == YOUR_CHANGE
+    with pytest.raises(ValueError):
+        s.take_whole(WHOLE_NEW)
+
+
 def test_non_utf8_content_uses_b64():
     d = make_decision("content", content=b"\xff\xfe\n")
     assert "content_b64" in d and "content" not in d
@@ -127,17 +193,37 @@ def test_plan_file_round_trip(tmp_path):
     s = FileSession(pf.entry(b"etc/app.conf"), source.sides(b"etc/app.conf"))
     assert len(s.hunks) == 2
     s.take(0, YOURS)
-    assert not pf.record(s)  # nothing decided yet
+    assert pf.record(s)  # partial progress is written too
+    assert not pf.record(s)  # ... once
+
+    def saved_entry() -> dict:
+        return next(e for e in json.loads(plan_path.read_text())["entries"] if e["path"] == "etc/app.conf")
+
+    entry = saved_entry()
+    assert entry["resolution"] == "needs-decision" and "decision" not in entry
+    assert entry["hunk_choices"] == ["yours", None]
     s.take(1, YOURS)
     assert pf.record(s)
     saved = json.loads(plan_path.read_text())
     entry = next(e for e in saved["entries"] if e["path"] == "etc/app.conf")
     assert entry["resolution"] == "decided" and entry["decision"]["take"] == "content"
+    assert entry["hunk_choices"] == ["yours", "yours"]
     assert saved["needs_decision"] == 5
     s.undo()
     assert pf.record(s)
-    entry = next(e for e in json.loads(plan_path.read_text())["entries"] if e["path"] == "etc/app.conf")
+    entry = saved_entry()
     assert entry["resolution"] == "needs-decision" and "decision" not in entry
+    assert entry["hunk_choices"] == ["yours", None]
+    s.take_whole(WHOLE_NEW)  # a whole-file decision replaces the per-hunk progress
+    assert pf.record(s)
+    entry = saved_entry()
+    assert entry["decision"]["take"] == "new" and "hunk_choices" not in entry
+    # The user-modified paths follow the conflicts in the list, and are not counted.
+    assert [e.path for e in attention_entries(pf.plan)][-2:] == [b"etc/hostname", b"etc/localtime"]
+    assert str(progress(pf.plan)) == "1 of 6 resolved · 1 auto-merged"
+    mine = FileSession(pf.entry(b"etc/hostname"), source.sides(b"etc/hostname"))
+    assert mine.read_only and mine.decision() is None and not pf.record(mine)
+    assert your_change_lines(mine.sides)[1:] == [("-", "example"), ("+", "lab-01")]
 
 
 def test_plan_command_does_not_import_textual():

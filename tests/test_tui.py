@@ -210,12 +210,77 @@ async def test_apply_from_the_tui_writes_the_decisions(plan_path: Path, tmp_path
 
 
 @sync
-async def test_quit_warns_about_partly_chosen_file(plan_path: Path) -> None:
+async def test_partly_chosen_file_survives_quitting(plan_path: Path) -> None:
     app = ResolveApp(plan_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "enter", "y", "q")  # 1 of 2 hunks: not in the plan yet
-        assert app.return_code is None
-        await press(pilot, "q")
-    assert app.return_code == 0 and app.exit_code() == 1  # exited; conflicts remain
-    assert entries(plan_path)["etc/app.conf"]["resolution"] == "needs-decision"
+        await press(pilot, "enter", "v", "q")  # 1 of 2 hunks chosen, then quit at once
+    assert app.return_code == 0 and app.exit_code() == 1
+    saved = entries(plan_path)["etc/app.conf"]
+    assert saved["resolution"] == "needs-decision" and "decision" not in saved
+    assert saved["hunk_choices"] == ["new", None]
+
+    app = ResolveApp(plan_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")
+        screen = app.screen
+        assert isinstance(screen, FileScreen) and screen.path == b"etc/app.conf"
+        assert screen.session.choices == ["new", None]
+        assert screen.hunk == 1  # the next open hunk is current
+        assert "1 of 2 hunks chosen" in screen.session.summary()
+        await press(pilot, "y")
+    saved = entries(plan_path)["etc/app.conf"]
+    assert saved["resolution"] == "decided" and saved["decision"]["take"] == "content"
+    assert "option3 = vendor\n" in saved["decision"]["content"]
+    assert "option15 = local\n" in saved["decision"]["content"]
+    assert saved["hunk_choices"] == ["new", "yours"]
+
+
+@sync
+async def test_saved_choices_for_other_hunks_are_ignored(plan_path: Path) -> None:
+    data = json.loads(plan_path.read_text())
+    for e in data["entries"]:
+        if e["path"] == "etc/app.conf":
+            e["hunk_choices"] = ["yours", None, None]  # the file now has 2 hunks
+    plan_path.write_text(json.dumps(data))
+    app = ResolveApp(plan_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")
+        assert app.screen.session.choices == [None, None] and app.screen.hunk == 0
+        assert any("now has 2 hunk(s)" in n.message for n in app._notifications)
+
+
+@sync
+async def test_your_changes_listed_after_the_conflicts(plan_path: Path) -> None:
+    from textual.widgets import DataTable
+
+    app = ResolveApp(plan_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        states = [table.get_row_at(i)[0] for i in range(table.row_count)]
+        shown = [table.get_row_at(i)[1] for i in range(table.row_count)]
+        assert shown[-2:] == ["etc/hostname", "etc/localtime"]
+        assert states[-2:] == ["your change", "your change"]
+        assert "your change" not in states[:-2]
+        assert "0 of 6 resolved" in app.header_text()  # not counted
+        await press(pilot, "slash", "h", "o", "s", "t", "n", "enter")
+        assert table.row_count == 1
+        await press(pilot, "enter")
+        screen = app.screen
+        assert isinstance(screen, FileScreen) and screen.path == b"etc/hostname" and screen.read_only
+        text = str(screen.query_one("#yours").query_one("Static").render())
+        assert "-example" in text and "+lab-01" in text
+        assert not screen.query_one("#vendor").display
+        # No decision key does anything; the plan is untouched.
+        before = plan_path.read_bytes()
+        await press(pilot, "y", "V", "K", "u", "e")
+        assert plan_path.read_bytes() == before
+        for action, params in (("take", ("yours",)), ("whole", ("new",)), ("undo", ()), ("edit_file", ())):
+            assert screen.check_action(action, params) is False  # hidden from the footer too
+        await press(pilot, "right_square_bracket")  # etc/localtime: a symlink you added
+        assert screen.path == b"etc/localtime"
+        text = str(screen.query_one("#yours").query_one("Static").render())
+        assert "absent → symlink" in text and "/usr/share/zoneinfo/UTC" in text

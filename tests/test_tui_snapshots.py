@@ -73,3 +73,8 @@ def test_help(snap_compare, app):
 def test_light_theme_type_conflict(snap_compare, app):
     keys = ["enter"] + ["right_square_bracket"] * 3
     assert snap_compare(app(theme="light"), terminal_size=(80, 24), run_before=_keys_then_settle(*keys))
+
+
+def test_your_change_read_only(snap_compare, app):
+    keys = ["slash", "h", "o", "s", "t", "n", "enter", "enter"]
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=_keys_then_settle(*keys))

@@ -14,7 +14,7 @@ from textual.binding import Binding
 
 from overmerge import paths
 from overmerge.errors import OvermergeError
-from overmerge.resolution import FileSession, LayerSource, PlanFile, conflict_entries, decision_content, progress
+from overmerge.resolution import FileSession, LayerSource, PlanFile, attention_entries, decision_content, progress
 from overmerge.tui.screens.apply import ApplyScreen
 from overmerge.tui.screens.conflicts import ConflictsScreen
 from overmerge.tui.screens.file import FileScreen
@@ -86,7 +86,7 @@ class ResolveApp(App[int]):
         super().__init__()
         self.plan_file = PlanFile(plan_path)
         self.plan_name = Path(plan_path).name
-        self.rows = conflict_entries(self.plan_file.plan)
+        self.rows = attention_entries(self.plan_file.plan)  # conflicts, then your changes
         self._row_index = {e.path: i for i, e in enumerate(self.rows)}
         self.sessions: dict[bytes, FileSession] = {}
         self.source: LayerSource | None = None
@@ -98,7 +98,6 @@ class ResolveApp(App[int]):
         self._keymap = {}
         self.user_keymap = dict(keymap or {})
         self.theme = THEMES.get(theme, theme)
-        self._quit_warned = False
 
     # -- set-up -------------------------------------------------------------------
 
@@ -163,7 +162,7 @@ class ResolveApp(App[int]):
         self.push_screen(FileScreen(path))
 
     def record(self, session: FileSession) -> None:
-        """Write the session's decision into the plan file now (nothing is lost on quit)."""
+        """Write the session's decision or per-hunk progress into the plan file now (nothing is lost on quit)."""
         try:
             self.plan_file.record(session)
         except OvermergeError as exc:
@@ -211,15 +210,7 @@ class ResolveApp(App[int]):
         return "\n".join(out)
 
     async def action_quit(self) -> None:
-        """Quit; warn once if some file has hunks chosen but not all (those are not in the plan yet)."""
-        partial = [p for p, sess in self.sessions.items()
-                   if sess.decision() is None and any(c is not None for c in sess.choices)]
-        if partial and not self._quit_warned:
-            self._quit_warned = True
-            names = ", ".join(paths.display(p) for p in partial[:3])
-            self.notify(f"Hunks chosen in {names} are saved only once every hunk of the file is chosen. "
-                        "Press q again to quit anyway.", title="Not saved yet", severity="warning", timeout=8)
-            return
+        """Quit at once: every choice, even a partly resolved file's, is already in the plan."""
         self.exit()
 
     def action_help(self) -> None:
@@ -233,6 +224,8 @@ class ResolveApp(App[int]):
         plan = self.plan_file.plan
         lines = [f"Apply {self.plan_name}: what will be written", ""]
         for e in self.rows:
+            if e.cls != "conflict":
+                continue  # your changes are kept as they are
             d = e.decision
             where = paths.display(e.path)
             if e.resolution != "decided" or not d:

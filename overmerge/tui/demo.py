@@ -1,4 +1,4 @@
-"""A small demo plan with one conflict of each kind (used by tests, the benchmark and docs).
+"""A small demo plan with one conflict of each kind and two changes of yours (used by tests, the benchmark and docs).
 
 Builds OLD, NEW and TOP (an upperdir: whiteouts are 0/0 character devices, so
 making one needs CAP_MKNOD) under ``root`` at fixed relative names, then plans.
@@ -43,6 +43,7 @@ def build_layers(root: Path, *, extra_conflicts: int = 0) -> tuple[Path, Path, P
         "etc/tool.conf": "mode=fast\n",
         "etc/vendor-gone.conf": "legacy=1\n",
         "usr/share/logo.bin": b"\0LOGO1\0",
+        "etc/hostname": "example\n",
     }
     files_new = {
         "etc/app.conf": APP_NEW,
@@ -51,6 +52,7 @@ def build_layers(root: Path, *, extra_conflicts: int = 0) -> tuple[Path, Path, P
         "etc/cron.conf": "run=hourly\n",
         "etc/tool.conf": "mode=safe\n",
         "usr/share/logo.bin": b"\0LOGO2-vendor\0",
+        "etc/hostname": "example\n",
     }
     files_top = {
         "etc/app.conf": APP_YOURS,
@@ -58,6 +60,7 @@ def build_layers(root: Path, *, extra_conflicts: int = 0) -> tuple[Path, Path, P
         "etc/passwd": PASSWD_YOURS,
         "etc/vendor-gone.conf": "legacy=1\nmine=1\n",
         "usr/share/logo.bin": b"\0LOGO1-mine\0",
+        "etc/hostname": "lab-01\n",  # your change only (user-modified)
     }
     for i in range(extra_conflicts):
         name = f"etc/many/conf{i:04d}.conf"
@@ -75,6 +78,8 @@ def build_layers(root: Path, *, extra_conflicts: int = 0) -> tuple[Path, Path, P
     os.mknod(upper / "etc/cron.conf", stat.S_IFCHR | 0o000, os.makedev(0, 0))
     # Your change: etc/tool.conf became a symlink — the vendor modified the file.
     os.symlink("/opt/tool/tool.conf", upper / "etc/tool.conf")
+    # Your change only: etc/localtime added as a symlink (user-modified, not text).
+    os.symlink("/usr/share/zoneinfo/UTC", upper / "etc/localtime")
     return old, new, upper
 
 

@@ -1,4 +1,4 @@
-"""The list of conflicts: state, path, change, rule; filterable."""
+"""The list of paths that need attention: conflicts, then your changes; state, path, change, rule; filterable."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -11,7 +11,7 @@ from overmerge.resolution import entry_state
 
 
 class ConflictsScreen(Screen):
-    """Every conflict of the plan, open ones first."""
+    """Every conflict of the plan (open ones first), then your changes (read-only)."""
 
     BINDINGS = [
         Binding("enter", "open_file", "Open", id="open-file"),
@@ -68,7 +68,7 @@ class ConflictsScreen(Screen):
         self.query_one("#progress", Static).update(self.app.header_text())
         shown = self.query_one(DataTable).row_count
         self.query_one("#status", Static).update(
-            f"{shown} of {len(self.app.rows)} conflicts shown · Enter opens · / filters · A applies when all are resolved")
+            f"{shown} of {len(self.app.rows)} paths shown · Enter opens · / filters · A applies when all are resolved")
 
     def on_screen_resume(self) -> None:
         self.refresh_rows()

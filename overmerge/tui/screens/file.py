@@ -1,4 +1,7 @@
-"""One conflict: its hunks side by side (your change | vendor update), and the choices."""
+"""One conflict: its hunks side by side (your change | vendor update), and the choices.
+
+A user-modified path opens read-only: your change (OLD → yours), no decision keys.
+"""
 from __future__ import annotations
 
 from textual import work
@@ -24,6 +27,7 @@ from overmerge.resolution import (
     hunk_markers,
     hunk_text,
     lines_of,
+    your_change_lines,
 )
 from overmerge.tui.widgets.diff import DiffView
 
@@ -113,12 +117,18 @@ class FileScreen(Screen):
         self.query_one("#extra", DiffView).display = False
         self.show_path(self.path)
 
+    @property
+    def read_only(self) -> bool:
+        """A user-modified path: shown for review, nothing to decide."""
+        return self.app.plan_file.entry(self.path).cls != "conflict"
+
     # -- loading ------------------------------------------------------------------
 
     def show_path(self, path: bytes) -> None:
         self.path = path
         self.hunk = 0
         self.session = self.app.sessions.get(path)
+        self.query_one("#vendor", DiffView).display = not self.read_only
         self.update_header()
         if self.session is not None:
             self.hunk = self.session.next_open(-1) or 0
@@ -129,6 +139,7 @@ class FileScreen(Screen):
         for pane in ("#yours", "#vendor"):
             self.query_one(pane, DiffView).show([], empty="…")
         self.query_one("#choices", Static).update("")
+        self.refresh_bindings()
         if self.app.source is not None:
             self.load_session(path)
 
@@ -139,7 +150,10 @@ class FileScreen(Screen):
     @work(thread=True, exclusive=True, group="session")
     def load_session(self, path: bytes) -> None:
         sides = self.app.source.sides(path)
-        whole = {side: side_lines(sides, side) for side in ("yours", "new")}
+        if self.app.plan_file.entry(path).cls != "conflict":
+            whole = {"mine": your_change_lines(sides)}
+        else:
+            whole = {side: side_lines(sides, side) for side in ("yours", "new")}
         self.app.call_from_thread(self._session_loaded, path, sides, whole)
 
     def _session_loaded(self, path: bytes, sides, whole: dict) -> None:
@@ -148,6 +162,9 @@ class FileScreen(Screen):
             session = FileSession(self.app.plan_file.entry(path), sides)
             session.view_cache["whole"] = whole
             self.app.sessions[path] = session
+            if session.restore_note:
+                self.notify(f"{paths.display(path)}: {session.restore_note}",
+                            title="Saved choices not restored", severity="warning", timeout=10)
         if path != self.path:
             return
         self.session = session
@@ -162,6 +179,10 @@ class FileScreen(Screen):
         e = self.app.plan_file.entry(self.path)
         rule = e.rule or "—"
         summary = self.session.summary() if self.session else e.resolution or ""
+        if self.read_only:
+            self.query_one("#fileinfo", Static).update(
+                f"{paths.display(self.path)}  ·  {e.change}  ·  your change (read-only)\n{summary}")
+            return
         self.query_one("#fileinfo", Static).update(
             f"{paths.display(self.path)}  ·  {e.change}  ·  you: {e.your_change or '—'}, vendor: "
             f"{e.vendor_change or '—'}  ·  rule {rule}\n{summary}")
@@ -176,7 +197,11 @@ class FileScreen(Screen):
         info = self.query_one("#hunkinfo", Static)
         choices = self.query_one("#choices", Static)
         e = s.entry
-        if s.hunks:
+        if s.read_only:
+            info.update(e.reason or "your change")
+            yours.show(s.view_cache.get("whole", {}).get("mine", []), title="your change (OLD → yours)")
+            choices.update("read-only: kept as it is · o OLD · ]/[ next/previous file · Esc list")
+        elif s.hunks:
             h = s.hunks[self.hunk]
             choice = s.choices[self.hunk]
             state = "open" if choice is None else (
@@ -232,7 +257,10 @@ class FileScreen(Screen):
                 extra.show(tagged, title="result", empty="(empty file)")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide hunk keys on whole-file conflicts (the footer then shows what applies)."""
+        """Hide hunk keys on whole-file conflicts, and every decision key on your changes."""
+        if self.read_only:
+            return action not in ("take", "whole", "undo", "hunk", "edit_hunk", "edit_file") and \
+                parameters != ("result",)
         s = self.session
         if s is not None and not s.hunks:
             if action == "take" and parameters and parameters[0] not in (YOURS, NEW):
