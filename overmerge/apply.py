@@ -22,7 +22,7 @@ from overmerge import fsutil, paths
 from overmerge.classify import Entry
 from overmerge.errors import DecisionsNeeded, InputError, StalePlanError, VerifyError
 from overmerge.layers import ContentComparer, files_equal, read_bytes, read_tree
-from overmerge.merged import AsideItem, MergedNode, MergedView, build
+from overmerge.merged import AsideItem, MergedNode, MergedView, aside_lines, build
 from overmerge.model import DECIDED, DIR, FILE, NEEDS_DECISION, Node, Tree, attribute_diff
 from overmerge.mounts import check_not_mounted
 from overmerge.plan import Manifest, Plan
@@ -748,9 +748,7 @@ def render_text(result: ApplyResult) -> str:
     for p in result.restored:
         lines.append(f"  restored directory {paths.display(p)} to hold paths that are kept")
     if result.aside:
-        lines.append(f"sides not taken saved in {result.aside} (list.json):")
-        for item in result.aside_items:
-            lines.append(f"  {item.side}/{paths.display(item.path)}  ({item.reason})")
+        lines += aside_lines(result.aside, result.aside_items)
     if result.verified:
         lines.append("verified: the kernel's view of NEW + new upper equals the merged view")
     return "\n".join(lines) + "\n"

@@ -25,9 +25,11 @@ import tempfile
 from dataclasses import dataclass, field
 
 from overmerge import fsutil, paths
-from overmerge.apply import Prepared, Transaction, check_not_mounted, prepare, write_aside, write_upper
+from overmerge.apply import Prepared, Transaction, prepare, write_aside, write_upper
+from overmerge.merged import aside_lines
 from overmerge.errors import InputError, OvermergeError
 from overmerge.model import DIR, SOCKET
+from overmerge.mounts import check_not_mounted
 from overmerge.oci import TarWriter, link_key
 from overmerge.plan import Plan
 
@@ -233,9 +235,7 @@ def render_text(result: FlattenResult) -> str:
     for p in result.skipped:
         lines.append(f"  skipped socket {paths.display(p)} (a tar cannot hold sockets)")
     if result.aside:
-        lines.append(f"sides not taken saved in {result.aside} (list.json):")
-        for item in result.aside_items:
-            lines.append(f"  {item.side}/{paths.display(item.path)}  ({item.reason})")
+        lines += aside_lines(result.aside, result.aside_items)
     return "\n".join(lines) + "\n"
 
 

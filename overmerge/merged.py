@@ -80,6 +80,13 @@ class AsideItem:
     reason: str = ""
 
 
+def aside_lines(aside_dir: str, items: Iterable[AsideItem]) -> list[str]:
+    """The lines that tell a person where the sides not taken went."""
+    lines = [f"sides not taken saved in {aside_dir} (list.json):"]
+    lines += [f"  {item.side}/{paths.display(item.path)}  ({item.reason})" for item in items]
+    return lines
+
+
 @dataclass(slots=True)
 class MergedView:
     nodes: dict[bytes, MergedNode]  # b"" is the root
@@ -288,4 +295,4 @@ def _decided(result: MergedView, e: Entry, o: Node | None, y: Node | None, n: No
     )
 
 
-__all__ = ["AsideItem", "MergedNode", "MergedView", "UNRESOLVED_POLICIES", "build", "decision_content"]
+__all__ = ["AsideItem", "MergedNode", "MergedView", "UNRESOLVED_POLICIES", "aside_lines", "build", "decision_content"]
