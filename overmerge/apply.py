@@ -23,7 +23,15 @@ from overmerge.classify import Entry
 from overmerge.errors import DecisionsNeeded, InputError, StalePlanError, VerifyError
 from overmerge.layers import ContentComparer, files_equal, read_bytes, read_tree
 from overmerge.merged import AsideItem, MergedNode, MergedView, aside_lines, build
-from overmerge.model import DECIDED, DIR, FILE, NEEDS_DECISION, Node, Tree, attribute_diff
+from overmerge.model import (
+    DECIDED,
+    DIR,
+    FILE,
+    NEEDS_DECISION,
+    Node,
+    Tree,
+    attribute_diff,
+)
 from overmerge.mounts import check_not_mounted
 from overmerge.plan import Manifest, Plan
 
@@ -84,7 +92,12 @@ class Prepared:
 
 def prepare(plan: Plan, *, unresolved: str | None, rules=None) -> Prepared:
     """Re-read and check the inputs, compute the merged view and the new upper's layout."""
-    from overmerge.planner import DEFAULT_MAX_MERGE_SIZE, classify_layers, load_ruleset, read_layers
+    from overmerge.planner import (
+        DEFAULT_MAX_MERGE_SIZE,
+        classify_layers,
+        load_ruleset,
+        read_layers,
+    )
     from overmerge.rules import merge_with_rule
 
     roots = {role: os.fsencode(rec.path) for role, rec in plan.inputs.items()}

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 from overmerge import fsutil, paths
 from overmerge.apply import Prepared, Transaction, prepare, write_aside, write_upper
-from overmerge.merged import aside_lines
 from overmerge.errors import InputError, OvermergeError
+from overmerge.merged import aside_lines
 from overmerge.model import DIR, SOCKET
 from overmerge.mounts import check_not_mounted
 from overmerge.oci import TarWriter, link_key

@@ -29,7 +29,15 @@ from overmerge.classify import Entry
 from overmerge.errors import InputError
 from overmerge.merge import has_markers, render_markers, resolve_chunks
 from overmerge.merge.base import Chunk, Hunk, MergeResult
-from overmerge.model import AUTO_MERGED, CONFLICT, DECIDED, IDENTICAL, NEEDS_DECISION, REMOVED, USER_MODIFIED
+from overmerge.model import (
+    AUTO_MERGED,
+    CONFLICT,
+    DECIDED,
+    IDENTICAL,
+    NEEDS_DECISION,
+    REMOVED,
+    USER_MODIFIED,
+)
 from overmerge.plan import Plan
 
 # Row states shown in the list.

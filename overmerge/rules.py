@@ -28,7 +28,14 @@ from typing import Any
 import yaml
 
 from overmerge.errors import RuleError
-from overmerge.merge import DEFAULT_MAX_SIZE, STRATEGIES, WHOLE_FILE_STRATEGIES, MergeResult, is_binary, merge_bytes
+from overmerge.merge import (
+    DEFAULT_MAX_SIZE,
+    STRATEGIES,
+    WHOLE_FILE_STRATEGIES,
+    MergeResult,
+    is_binary,
+    merge_bytes,
+)
 
 # libyaml when the wheel has it: the pure-Python loader costs ~0.3 s per run.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -14,7 +14,14 @@ from textual.binding import Binding
 
 from overmerge import paths
 from overmerge.errors import OvermergeError
-from overmerge.resolution import FileSession, LayerSource, PlanFile, attention_entries, decision_content, progress
+from overmerge.resolution import (
+    FileSession,
+    LayerSource,
+    PlanFile,
+    attention_entries,
+    decision_content,
+    progress,
+)
 from overmerge.tui.screens.apply import ApplyScreen
 from overmerge.tui.screens.conflicts import ConflictsScreen
 from overmerge.tui.screens.file import FileScreen
