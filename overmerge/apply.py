@@ -500,9 +500,7 @@ class Transaction:
                              "inspect it and the .overmerge-* directories beside it, then remove it") from exc
 
     def write_journal(self, data: dict) -> None:
-        from overmerge.report import write_atomic
-
-        write_atomic(os.fsdecode(self.journal), json.dumps(data, indent=2) + "\n")
+        fsutil.write_atomic(self.journal, json.dumps(data, indent=2) + "\n")
         fsutil.fsync_path(os.path.dirname(self.journal) or b".")
 
     def remove_journal(self) -> None:

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 
 from overmerge.errors import OvermergeError
@@ -243,3 +244,31 @@ def exchange(a: bytes, b: bytes) -> bool:
     if err in (errno.ENOSYS, errno.EINVAL):
         return False
     raise OSError(err, os.strerror(err), os.fsdecode(a))
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str, *, keep_mode: bool = False) -> None:
+    """Write a file beside its final name, fsync, rename: a reader sees old or new, never half.
+
+    New files get mode 0600 (plans can hold shadow lines); ``keep_mode`` keeps the mode
+    of the file being replaced (merge-file writing YOURS in place)."""
+    path = os.fsdecode(os.fspath(path))
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    mode = None
+    if keep_mode:
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".overmerge-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 
 from overmerge import paths
@@ -87,24 +85,6 @@ def plan_summary(plan: Plan, *, color: bool = False, limit: int | None = 100, pl
 def dumps(data: object) -> str:
     # ensure_ascii keeps odd names safe for every JSON consumer.
     return json.dumps(data, indent=1, ensure_ascii=True) + "\n"
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write a file beside its final name, fsync, rename: a reader sees old or new, never half."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".overmerge-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def entries_table(entries: Iterable[Entry]) -> list[dict]:

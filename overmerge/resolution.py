@@ -553,7 +553,8 @@ class PlanFile:
         return self._by_path[path]
 
     def save(self) -> None:
-        from overmerge.report import dumps, write_atomic
+        from overmerge.fsutil import write_atomic
+        from overmerge.report import dumps
 
         try:
             write_atomic(self.path, dumps(self.plan.to_json()))

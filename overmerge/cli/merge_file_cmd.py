@@ -7,9 +7,7 @@ OUT, or stdout), 2 on error. Usable as a git merge driver
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from overmerge.cli.rules_cmd import add_rules_options, ruleset_from_args
@@ -50,24 +48,10 @@ def _read(path: Path, role: str) -> bytes:
 
 def _write(path: Path, data: bytes) -> None:
     """Replace ``path`` atomically, keeping its mode (it is often YOURS itself)."""
-    directory = path.parent if str(path.parent) else Path(".")
+    from overmerge.fsutil import write_atomic
+
     try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            if mode is not None:
-                os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(path, data, keep_mode=True)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from overmerge.fsutil import write_atomic
     from overmerge.planner import make_plan
-    from overmerge.report import dumps, plan_summary, write_atomic
+    from overmerge.report import dumps, plan_summary
 
     if args.output and os.path.isdir(args.output):
         raise InputError(f"{args.output}: is a directory; -o takes the plan file's name")

@@ -85,8 +85,9 @@ def build_layers(root: Path, *, extra_conflicts: int = 0) -> tuple[Path, Path, P
 
 def build_plan(root: Path, *, extra_conflicts: int = 0, name: str = "plan.json") -> Path:
     """Build the demo layers under ``root`` and write the plan; returns the plan's path."""
+    from overmerge.fsutil import write_atomic
     from overmerge.planner import make_plan
-    from overmerge.report import dumps, write_atomic
+    from overmerge.report import dumps
 
     old, new, upper = build_layers(root, extra_conflicts=extra_conflicts)
     plan = make_plan(old, new, upper)
