@@ -109,3 +109,13 @@ def test_as_git_merge_driver(tmp_path: Path) -> None:
     assert merge.returncode == 0, merge.stderr
     assert (repo / "etc/passwd").read_bytes() == (PASSWD + b"_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n"
                                                   b"alice:x:1000:1000::/home/alice:/bin/sh\n")
+
+
+def test_writing_yours_in_place_keeps_its_mode(tmp_path: Path) -> None:
+    # As a git merge driver, OUT is YOURS itself (%A): replacing it must not make it 0600.
+    old, yours, new = files(tmp_path, PASSWD, PASSWD + b"alice:x:1000:1000::/home/alice:/bin/sh\n",
+                            PASSWD + b"_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n")
+    Path(yours).chmod(0o644)
+    assert main(["merge-file", "--no-host-rules", "--path", "etc/passwd", old, yours, new, "-o", yours]) == 0
+    assert Path(yours).stat().st_mode & 0o7777 == 0o644
+    assert b"_apt:" in Path(yours).read_bytes()
